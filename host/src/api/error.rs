@@ -1,0 +1,181 @@
+//! The API's one error type and its JSON envelope.
+//!
+//! Every error response is `{"error": {"code", "message", "request_id"}}`
+//! (plus `retryable` for errors a connector reported). `code` is stable and
+//! machine-readable; the table of codes is in `docs/api.md`. Handlers return
+//! [`ApiError`]; the [`envelope`] middleware adds the request id and turns
+//! any other error response (an unknown route, a body over the limit, a
+//! panic) into the same shape.
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::invoke::InvokeError;
+use crate::registry::{InstallError, SettingError};
+use crate::runtime::LoadError;
+use crate::runtime::call::CallError;
+use crate::runtime::limits::LimitExceeded;
+
+/// An error answer of the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: String,
+    /// What happened and what to do, for people.
+    pub message: String,
+    /// For connector-reported errors: whether retrying may help.
+    pub retryable: Option<bool>,
+}
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self { status, code: code.to_owned(), message: message.into(), retryable: None }
+    }
+
+    /// 404 for a path that names nothing.
+    pub fn route_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "route_not_found", "no such route; see /v1/openapi.json")
+    }
+
+    fn body(&self, request_id: &str) -> serde_json::Value {
+        let mut error = json!({ "code": self.code, "message": self.message, "request_id": request_id });
+        if let Some(retryable) = self.retryable {
+            error["retryable"] = json!(retryable);
+        }
+        json!({ "error": error })
+    }
+
+    fn render(&self, request_id: &str) -> Response {
+        let mut response = (self.status, axum::Json(self.body(request_id))).into_response();
+        response.extensions_mut().insert(self.clone());
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.render("")
+    }
+}
+
+/// The error for an error response produced outside our handlers.
+fn for_status(status: StatusCode) -> ApiError {
+    match status {
+        StatusCode::NOT_FOUND => ApiError::route_not_found(),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(status, "method_not_allowed", "this route does not accept that method"),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "payload_too_large", "the request body is larger than this route accepts"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(status, "unsupported_media_type", "the request's Content-Type is not accepted here"),
+        s if s.is_client_error() => ApiError::new(status, "bad_request", "the request could not be understood"),
+        _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the host failed; the request id identifies it in the log"),
+    }
+}
+
+/// Middleware: renders every error response as the JSON envelope with the request id.
+pub async fn envelope(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    if let Some(err) = response.extensions().get::<ApiError>() {
+        if err.status.is_server_error() {
+            tracing::error!(request_id, code = err.code, message = err.message, "request failed");
+        }
+        return with_headers_of(err.render(&request_id), &response);
+    }
+    if status.is_client_error() || status.is_server_error() {
+        return with_headers_of(for_status(status).render(&request_id), &response);
+    }
+    response
+}
+
+fn with_headers_of(mut rendered: Response, original: &Response) -> Response {
+    for (name, value) in original.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rendered.headers_mut().insert(name, value.clone());
+        }
+    }
+    rendered
+}
+
+/// A panic caught by the panic layer becomes a 500 in the envelope.
+pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+}
+
+impl From<CallError> for ApiError {
+    fn from(err: CallError) -> Self {
+        let message = err.to_string();
+        let (status, code) = match &err {
+            CallError::Connector(e) => {
+                let status = if e.retryable { StatusCode::BAD_GATEWAY } else { StatusCode::UNPROCESSABLE_ENTITY };
+                return Self { status, code: e.code.clone(), message: e.message.clone(), retryable: Some(e.retryable) };
+            }
+            CallError::DeadlineExceeded { .. } => (StatusCode::GATEWAY_TIMEOUT, "deadline_exceeded"),
+            CallError::LimitExceeded(LimitExceeded::Memory { .. }) => (StatusCode::BAD_GATEWAY, "memory_limit_exceeded"),
+            CallError::LimitExceeded(LimitExceeded::TableElements { .. }) => (StatusCode::BAD_GATEWAY, "table_limit_exceeded"),
+            CallError::Trapped(_) => (StatusCode::BAD_GATEWAY, "connector_trapped"),
+            CallError::OutputTooLarge { .. } => (StatusCode::BAD_GATEWAY, "output_too_large"),
+            CallError::InvalidOutput(_) => (StatusCode::BAD_GATEWAY, "invalid_output"),
+            CallError::CapacityExhausted => (StatusCode::SERVICE_UNAVAILABLE, "capacity_exhausted"),
+            CallError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl From<InvokeError> for ApiError {
+    fn from(err: InvokeError) -> Self {
+        let message = err.to_string();
+        match err {
+            InvokeError::ConnectorNotFound(_) => Self::new(StatusCode::NOT_FOUND, "connector_not_found", message),
+            InvokeError::OperationNotFound { .. } => Self::new(StatusCode::NOT_FOUND, "operation_not_found", message),
+            InvokeError::InvalidJson(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_json", message),
+            InvokeError::SchemaViolation { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "schema_violation", message),
+            InvokeError::Call(call) => call.into(),
+        }
+    }
+}
+
+impl From<InstallError> for ApiError {
+    fn from(err: InstallError) -> Self {
+        let message = err.to_string();
+        let (status, code) = match err {
+            InstallError::Manifest(_) => (StatusCode::BAD_REQUEST, "invalid_manifest"),
+            InstallError::Load(LoadError::InvalidComponent(_)) => (StatusCode::BAD_REQUEST, "invalid_component"),
+            InstallError::Load(LoadError::WorldMismatch(_)) => (StatusCode::UNPROCESSABLE_ENTITY, "world_mismatch"),
+            InstallError::Load(LoadError::Internal(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            InstallError::DescribeFailed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "describe_failed"),
+            InstallError::DescribeMismatch(_) => (StatusCode::UNPROCESSABLE_ENTITY, "describe_mismatch"),
+            InstallError::InvalidSchema(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_schema"),
+            InstallError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl From<SettingError> for ApiError {
+    fn from(err: SettingError) -> Self {
+        let message = err.to_string();
+        match err {
+            SettingError::UnknownConnector(_) => Self::new(StatusCode::NOT_FOUND, "connector_not_found", message),
+            SettingError::Undeclared { .. } => Self::new(StatusCode::BAD_REQUEST, "undeclared_setting", message),
+            SettingError::Store(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", message),
+        }
+    }
+}
+
+/// Header value for a plain string known to be valid.
+pub fn header_value(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}

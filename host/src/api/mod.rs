@@ -1,0 +1,90 @@
+//! The HTTP API: routes, limits as layers, and the error envelope.
+//!
+//! [`router`] is a pure function of [`AppState`], so tests drive the whole API
+//! in-process without a socket.
+
+mod connectors;
+pub mod error;
+mod health;
+mod invoke;
+mod openapi;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderName;
+use axum::routing::{get, post, put};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::registry::Registry;
+
+pub use error::ApiError;
+
+/// Body size limits per kind of route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// Largest invoke input, in bytes.
+    pub invoke_bytes: usize,
+    /// Largest install upload (manifest plus component), in bytes.
+    pub install_bytes: usize,
+    /// Largest config or secret body, in bytes.
+    pub setting_bytes: usize,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        Self { invoke_bytes: 1 << 20, install_bytes: 64 << 20, setting_bytes: 80 << 10 }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The installed connectors.
+    pub registry: Arc<Registry>,
+    /// Whether start-up (restoring and loading connectors) has finished.
+    pub ready: Arc<AtomicBool>,
+    /// Body size limits.
+    pub limits: BodyLimits,
+}
+
+/// The header carrying each request's id, set when the caller sends none.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let limits = state.limits;
+    let connectors = Router::new()
+        .route("/v1/connectors", get(connectors::list).post(connectors::install).layer(DefaultBodyLimit::max(limits.install_bytes)))
+        .route("/v1/connectors/{name}", get(connectors::describe).delete(connectors::remove))
+        .route("/v1/connectors/{name}/config", get(connectors::list_config))
+        .route(
+            "/v1/connectors/{name}/config/{key}",
+            put(connectors::set_config).delete(connectors::delete_config).layer(DefaultBodyLimit::max(limits.setting_bytes)),
+        )
+        .route("/v1/connectors/{name}/secrets", get(connectors::list_secrets))
+        .route(
+            "/v1/connectors/{name}/secrets/{key}",
+            put(connectors::set_secret).delete(connectors::delete_secret).layer(DefaultBodyLimit::max(limits.setting_bytes)),
+        )
+        .route(
+            "/v1/connectors/{name}/operations/{operation}",
+            post(invoke::invoke).layer(DefaultBodyLimit::max(limits.invoke_bytes)),
+        );
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/v1/openapi.json", get(openapi::document))
+        .merge(connectors)
+        .fallback(|| async { ApiError::route_not_found() })
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(axum::middleware::from_fn(error::envelope))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}

@@ -1,0 +1,108 @@
+//! The host side of each WIT import, one module per capability.
+//!
+//! A connector reaches the outside world only through these, and only as far
+//! as its manifest grants: [`ConnectorGrants`] is that grant, shared by every
+//! call of one connector version; [`CallCapabilities`] is what one call holds.
+//! Functions here speak the host's own types; `runtime::bindings` adapts them
+//! to the generated WIT traits.
+
+pub mod config;
+pub mod events;
+pub mod http;
+pub mod kv;
+pub mod log;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::model::CallContext;
+use crate::names::ConnectorName;
+use crate::runtime::limits::Limits;
+use crate::store::{EventLog, KvStore};
+
+pub use config::Settings;
+pub use http::HostAllowlist;
+
+/// Services shared by every call of every connector.
+pub struct HostServices {
+    /// Client for outbound HTTP; never follows redirects.
+    pub http: reqwest::Client,
+    /// Connector key-value data.
+    pub kv: Arc<dyn KvStore>,
+    /// The durable event log.
+    pub events: Arc<dyn EventLog>,
+}
+
+impl HostServices {
+    /// Services over the given stores, with a fresh HTTP client.
+    pub fn new(kv: Arc<dyn KvStore>, events: Arc<dyn EventLog>) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http, kv, events })
+    }
+}
+
+/// What one connector version is granted: identity, hosts, settings, limits.
+pub struct ConnectorGrants {
+    /// The connector's name.
+    pub name: ConnectorName,
+    /// The version these grants belong to.
+    pub version: semver::Version,
+    /// Limits of each call.
+    pub limits: Limits,
+    /// Hosts it may call.
+    pub allowed_hosts: HostAllowlist,
+    /// Config and secrets, shared with the registry so updates apply at once.
+    pub settings: Arc<Settings>,
+}
+
+/// Most log lines (including captured stdout/stderr) one call may write.
+pub const LOG_LINES_PER_CALL: u32 = 1_000;
+
+/// Everything one call may use, held in its store.
+pub struct CallCapabilities {
+    /// The grants of the connector being called.
+    pub grants: Arc<ConnectorGrants>,
+    /// Shared host services.
+    pub services: Arc<HostServices>,
+    /// The caller's context.
+    pub context: Arc<CallContext>,
+    /// When the call's budget runs out.
+    pub deadline: Instant,
+    log_lines_left: AtomicU32,
+}
+
+impl CallCapabilities {
+    /// Capabilities for one call that must end by `deadline`.
+    pub fn new(
+        grants: Arc<ConnectorGrants>,
+        services: Arc<HostServices>,
+        context: Arc<CallContext>,
+        deadline: Instant,
+    ) -> Self {
+        Self { grants, services, context, deadline, log_lines_left: AtomicU32::new(LOG_LINES_PER_CALL) }
+    }
+
+    /// Time left before the deadline.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Takes one line from the call's log budget; false once it is spent.
+    pub fn take_log_line(&self) -> bool {
+        self.log_lines_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1))
+            .is_ok()
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,118 @@
+//! One call into a connector: a fresh store, its limits, and what went wrong.
+//!
+//! Each call gets its own `Store` with a locked-down WASI context (no files,
+//! no environment, no sockets, stdio captured into the log), a limiter for
+//! memory, tables and instances, and a wall-clock deadline. The deadline is
+//! enforced twice: the epoch callback interrupts guest code that runs past
+//! it (yielding to the executor every tick so a spinning guest never starves
+//! other calls), and a timer around the whole call ends it while it waits on
+//! a host function such as outbound HTTP.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+
+use super::limits::{CallLimiter, LimitExceeded};
+use super::stdio::GuestOutput;
+use crate::capabilities::CallCapabilities;
+use crate::model::ConnectorError;
+
+/// The data of one call's store.
+pub struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: CallLimiter,
+    /// What the call may use.
+    pub caps: Arc<CallCapabilities>,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Why a call into a connector failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The connector returned an error of its own.
+    #[error("{0}")]
+    Connector(ConnectorError),
+    /// The call ran past its deadline.
+    #[error("the connector did not finish within its {deadline_ms} ms deadline")]
+    DeadlineExceeded {
+        /// The deadline in milliseconds.
+        deadline_ms: u64,
+    },
+    /// The instance asked for more memory or table space than allowed.
+    #[error("{0}")]
+    LimitExceeded(LimitExceeded),
+    /// The guest trapped (a panic, `unreachable`, a stack overflow, ...).
+    #[error("the connector crashed: {0}")]
+    Trapped(String),
+    /// The output is larger than the connector's `output_bytes`.
+    #[error("the connector returned {size} bytes; its limit is {limit}")]
+    OutputTooLarge {
+        /// Bytes returned.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The output is not a JSON document.
+    #[error("the connector returned output that is not JSON: {0}")]
+    InvalidOutput(String),
+    /// Every instance slot is in use.
+    #[error("the host is at its instance capacity; try again shortly")]
+    CapacityExhausted,
+    /// A host failure unrelated to the caller's input.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Builds the store for one call.
+pub fn new_store(engine: &wasmtime::Engine, caps: Arc<CallCapabilities>) -> Store<CallState> {
+    let limits = &caps.grants.limits;
+    let mut wasi = WasiCtx::builder();
+    wasi.stdout(GuestOutput::stdout(caps.clone()))
+        .stderr(GuestOutput::stderr(caps.clone()))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    let state = CallState {
+        wasi: wasi.build(),
+        table: ResourceTable::new(),
+        limiter: CallLimiter::new(limits),
+        caps,
+    };
+    let deadline = state.caps.deadline;
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store
+}
+
+/// Classifies a failure raised while running guest code.
+pub fn classify(err: &wasmtime::Error, deadline_ms: u64) -> CallError {
+    if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
+        return CallError::LimitExceeded(*limit);
+    }
+    if let Some(trap) = err.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::Interrupt => CallError::DeadlineExceeded { deadline_ms },
+            other => CallError::Trapped(other.to_string()),
+        };
+    }
+    if err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return CallError::CapacityExhausted;
+    }
+    CallError::Internal(format!("{err:#}"))
+}

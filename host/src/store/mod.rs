@@ -1,0 +1,127 @@
+//! Durable, shared state behind traits.
+//!
+//! Everything that must survive a restart — connector packages and records,
+//! config and secrets, connector key-value data, emitted events — is reached
+//! through the traits here. [`SledStore`] is the embedded implementation and the
+//! only code that touches sled; a clustered store implements the same traits.
+//! Per-host state (instance pools, compiled code) is not kept here.
+
+mod sled_store;
+
+pub use sled_store::SledStore;
+
+use serde::{Deserialize, Serialize};
+
+/// A failure of the underlying storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The storage engine reported an error (disk full, I/O error, ...).
+    #[error("storage failed: {0}")]
+    Backend(String),
+    /// Stored bytes could not be decoded; the data directory is damaged.
+    #[error("stored record `{key}` is damaged: {reason}")]
+    Corrupt {
+        /// The key of the damaged record.
+        key: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+/// Result alias for storage operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An installed connector as persisted: its manifest text and package hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorRecord {
+    /// The connector's name.
+    pub name: String,
+    /// The manifest exactly as uploaded (TOML).
+    pub manifest: String,
+    /// Hex SHA-256 of the component bytes; the key of its package.
+    pub package_hash: String,
+    /// When it was installed, in milliseconds since the Unix epoch.
+    pub installed_at_ms: u64,
+}
+
+/// Installed connectors and their component packages.
+pub trait ConnectorStore: Send + Sync {
+    /// Stores component bytes under their content hash.
+    fn put_package(&self, hash: &str, bytes: &[u8]) -> StoreResult<()>;
+    /// Reads the component bytes stored under `hash`.
+    fn get_package(&self, hash: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Stores (or replaces) a connector record and flushes it to disk.
+    fn put_connector(&self, record: &ConnectorRecord) -> StoreResult<()>;
+    /// Lists every installed connector, ordered by name.
+    fn list_connectors(&self) -> StoreResult<Vec<ConnectorRecord>>;
+    /// Removes a connector record, its settings and its package if unused.
+    /// Returns whether it existed.
+    fn delete_connector(&self, name: &str) -> StoreResult<bool>;
+}
+
+/// Which kind of operator setting a value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingKind {
+    /// A plain configuration value, readable through the API.
+    Config,
+    /// A secret, write-only through the API.
+    Secret,
+}
+
+/// Operator-provided config values and secrets, per connector.
+pub trait SettingsStore: Send + Sync {
+    /// Sets `key` of `connector` to `value` and flushes it to disk.
+    fn set_setting(&self, kind: SettingKind, connector: &str, key: &str, value: &str) -> StoreResult<()>;
+    /// Removes a setting; returns whether it existed.
+    fn delete_setting(&self, kind: SettingKind, connector: &str, key: &str) -> StoreResult<bool>;
+    /// Every setting of one kind for `connector`, as `(key, value)` pairs.
+    fn list_settings(&self, kind: SettingKind, connector: &str) -> StoreResult<Vec<(String, String)>>;
+}
+
+/// The scope of a connector's key-value data: one connector, one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvScope {
+    /// The connector that owns the data.
+    pub connector: String,
+    /// The tenant the data belongs to.
+    pub tenant: String,
+}
+
+/// Connector key-value data with optional expiry.
+pub trait KvStore: Send + Sync {
+    /// The live value of `key`, or `None` if absent or expired at `now_ms`.
+    fn kv_get(&self, scope: &KvScope, key: &str, now_ms: u64) -> StoreResult<Option<Vec<u8>>>;
+    /// Stores `value`, expiring at `expires_at_ms` if given.
+    fn kv_set(&self, scope: &KvScope, key: &str, value: &[u8], expires_at_ms: Option<u64>) -> StoreResult<()>;
+    /// Removes `key`.
+    fn kv_delete(&self, scope: &KvScope, key: &str) -> StoreResult<()>;
+    /// Removes every entry that expired before `now_ms`; returns how many.
+    fn kv_sweep_expired(&self, now_ms: u64) -> StoreResult<usize>;
+}
+
+/// An event as kept in the durable log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Unique id of the event.
+    pub id: String,
+    /// The connector that produced it.
+    pub connector: String,
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// Dotted kind, such as `payment.link_created`.
+    pub kind: String,
+    /// What it is about, if anything.
+    pub subject: Option<String>,
+    /// When it happened, in milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// The JSON payload, as text.
+    pub data: String,
+}
+
+/// The durable, ordered log of events.
+pub trait EventLog: Send + Sync {
+    /// Appends `event` and flushes it to disk before returning its sequence number.
+    fn append_event(&self, event: &StoredEvent) -> StoreResult<u64>;
+    /// Events with a sequence number of at least `from`, oldest first, at most `limit`.
+    fn read_events(&self, from: u64, limit: usize) -> StoreResult<Vec<(u64, StoredEvent)>>;
+}

@@ -1,0 +1,157 @@
+//! Shared set-up for the in-process API tests: a host on a temporary data
+//! directory, the real connectors built by `scripts/test`, and the sandbox
+//! upstreams on loopback.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use switchboard::app::{App, HostConfig};
+use switchboard_sandbox::{Sandbox, SandboxConfig};
+use tower::ServiceExt;
+
+/// Where `scripts/test` puts the built connectors.
+pub fn dist() -> PathBuf {
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist");
+    assert!(
+        dist.join("plugins").is_dir() && dist.join("test-plugins").is_dir(),
+        "connectors are not built: run scripts/test, which builds them into {}",
+        dist.display()
+    );
+    dist
+}
+
+/// The directory of a bundled (`plugins`) or fixture (`test-plugins`) connector.
+pub fn package_dir(kind: &str, name: &str) -> PathBuf {
+    dist().join(kind).join(name)
+}
+
+/// The manifest and component of a packaged connector.
+pub fn package(kind: &str, name: &str) -> (String, Vec<u8>) {
+    let dir = package_dir(kind, name);
+    let package = switchboard::registry::plugins_dir::read_package(&dir).unwrap();
+    (package.manifest, package.wasm)
+}
+
+/// A host on a fresh data directory, loaded and ready.
+pub struct TestHost {
+    pub app: App,
+    pub router: Router,
+    pub data: tempfile::TempDir,
+}
+
+impl TestHost {
+    pub async fn start() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        Self::start_in(data).await
+    }
+
+    pub async fn start_in(data: tempfile::TempDir) -> Self {
+        let mut config = HostConfig::new(data.path().to_owned());
+        config.engine.max_instances = 64;
+        let app = App::open(config).unwrap();
+        app.load_connectors().await.unwrap();
+        let router = app.router();
+        Self { app, router, data }
+    }
+
+    /// Installs a packaged connector through the registry.
+    pub async fn install(&self, kind: &str, name: &str) {
+        let (manifest, wasm) = package(kind, name);
+        self.app.state.registry.install(&manifest, wasm).await.unwrap();
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply { status, headers, json, text: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    pub async fn get(&self, uri: &str) -> Reply {
+        self.send(Request::get(uri).body(Body::empty()).unwrap()).await
+    }
+
+    pub async fn post_json(&self, uri: &str, body: &str) -> Reply {
+        self.send(Request::post(uri).header("content-type", "application/json").body(Body::from(body.to_owned())).unwrap())
+            .await
+    }
+
+    pub async fn invoke(&self, connector: &str, op: &str, body: &str) -> Reply {
+        self.post_json(&format!("/v1/connectors/{connector}/operations/{op}"), body).await
+    }
+
+    pub async fn put_setting(&self, connector: &str, kind: &str, key: &str, value: &str) -> Reply {
+        let body = serde_json::json!({ "value": value }).to_string();
+        self.send(
+            Request::put(format!("/v1/connectors/{connector}/{kind}/{key}"))
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Installs both bundled connectors pointed at `sandbox`, with their keys.
+    pub async fn install_bundled(&self, sandbox: &Sandbox) {
+        self.install("plugins", "logistics-tracking").await;
+        self.install("plugins", "payment-link").await;
+        for (name, url, key) in [
+            ("logistics-tracking", sandbox.logistics_url(), switchboard_sandbox::LOGISTICS_API_KEY),
+            ("payment-link", sandbox.payment_url(), switchboard_sandbox::PAYMENT_API_KEY),
+        ] {
+            assert_eq!(self.put_setting(name, "config", "base_url", &url).await.status, StatusCode::NO_CONTENT);
+            assert_eq!(self.put_setting(name, "secrets", "api_key", key).await.status, StatusCode::NO_CONTENT);
+        }
+    }
+}
+
+/// A multipart upload of `manifest` and `component`.
+pub fn multipart_install(manifest: &str, component: &[u8]) -> Request<Body> {
+    let boundary = "switchboard-test-boundary";
+    let mut body = Vec::new();
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"manifest\"\r\n\r\n{manifest}\r\n").as_bytes());
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"component\"; filename=\"c.wasm\"\r\nContent-Type: application/wasm\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(component);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Request::post("/v1/connectors")
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(Body::from(body))
+        .unwrap()
+}
+
+pub async fn sandbox() -> Sandbox {
+    Sandbox::start(SandboxConfig::ephemeral()).await.unwrap()
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub json: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// The error code, asserting the envelope is complete.
+    pub fn code(&self) -> &str {
+        let error = &self.json["error"];
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "no message in {}", self.text);
+        assert!(error["request_id"].as_str().is_some_and(|id| !id.is_empty()), "no request id in {}", self.text);
+        error["code"].as_str().unwrap_or_else(|| panic!("no error code in {}", self.text))
+    }
+
+    pub fn message(&self) -> &str {
+        self.json["error"]["message"].as_str().unwrap_or_default()
+    }
+}

@@ -1,0 +1,43 @@
+# Shared by the project's scripts: paths, the wasm target, building connectors.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
+dist="$repo/dist"
+
+# Bundled connectors (served by `scripts/run`) and test fixtures (tests only).
+bundled_connectors=(plugins/logistics-tracking plugins/payment-link)
+fixture_connectors=(tests/connectors/echo tests/connectors/misbehaving)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+ensure_wasm_target() {
+  if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    log "installing the wasm32-wasip2 target"
+    rustup target add wasm32-wasip2
+  fi
+}
+
+# Builds every connector once and lays them out as plugins directories:
+# dist/plugins/<name>/{connector.toml,<crate>.wasm} and dist/test-plugins/...
+build_connectors() {
+  ensure_wasm_target
+  local crates=() dir
+  for dir in "${bundled_connectors[@]}" "${fixture_connectors[@]}"; do
+    crates+=(-p "$(basename "$dir")")
+  done
+  log "building connectors for wasm32-wasip2"
+  (cd "$repo" && cargo build --profile guest --target wasm32-wasip2 "${crates[@]}")
+  rm -rf "$dist/plugins" "$dist/test-plugins"
+  for dir in "${bundled_connectors[@]}"; do place_connector "$dir" "$dist/plugins"; done
+  for dir in "${fixture_connectors[@]}"; do place_connector "$dir" "$dist/test-plugins"; done
+}
+
+place_connector() {
+  local dir="$1" into="$2" name crate
+  name="$(basename "$dir")"
+  crate="${name//-/_}"
+  mkdir -p "$into/$name"
+  cp "$repo/$dir/connector.toml" "$into/$name/connector.toml"
+  cp "$CARGO_TARGET_DIR/wasm32-wasip2/guest/$crate.wasm" "$into/$name/$crate.wasm"
+}
