@@ -27,11 +27,17 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 const INPUT: &str = r#"{"customer":"+8613800138000","order":"A-1001","items":[1,2,3]}"#;
 
 fn iterations() -> usize {
-    std::env::var("BENCH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000)
+    std::env::var("BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000)
 }
 
 fn http_seconds() -> u64 {
-    std::env::var("BENCH_HTTP_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10)
+    std::env::var("BENCH_HTTP_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
 }
 
 struct Stats {
@@ -45,7 +51,11 @@ fn stats(mut samples: Vec<Duration>) -> Stats {
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let at = |q: f64| us(samples[((samples.len() as f64 - 1.0) * q).round() as usize]);
     let mean = samples.iter().map(|d| us(*d)).sum::<f64>() / samples.len() as f64;
-    Stats { p50: at(0.50), p99: at(0.99), mean }
+    Stats {
+        p50: at(0.50),
+        p99: at(0.99),
+        mean,
+    }
 }
 
 async fn measure<F, Fut>(n: usize, mut f: F) -> Stats
@@ -100,7 +110,10 @@ struct BareState {
 
 impl WasiView for BareState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -126,15 +139,25 @@ async fn bare_wasmtime(wasm: &[u8], n: usize) -> Stats {
     measure(n, || {
         let (pre, engine, context) = (&pre, &engine, &context);
         async move {
-            let state = BareState { wasi: WasiCtx::builder().build(), table: ResourceTable::new() };
+            let state = BareState {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            };
             let mut store = wasmtime::Store::new(engine, state);
             store.set_epoch_deadline(u64::MAX / 2);
             let instance = pre.instantiate_async(&mut store).await.unwrap();
             let func = instance
-                .get_typed_func::<InvokeParams<'_>, (Result<String, BareError>,)>(&mut store, &invoke)
+                .get_typed_func::<InvokeParams<'_>, (Result<String, BareError>,)>(
+                    &mut store, &invoke,
+                )
                 .unwrap();
-            let (result,) = func.call_async(&mut store, (context, "echo", INPUT)).await.unwrap();
-            assert!(result.is_ok());
+            let (result,) = func
+                .call_async(&mut store, (context, "echo", INPUT))
+                .await
+                .unwrap();
+            if let Err(e) = result {
+                panic!("echo failed: {} ({}, retryable: {})", e.code, e.message, e.retryable);
+            }
         }
     })
     .await
@@ -142,7 +165,11 @@ async fn bare_wasmtime(wasm: &[u8], n: usize) -> Stats {
 
 fn dist() -> std::path::PathBuf {
     let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist");
-    assert!(dist.join("test-plugins").is_dir(), "run scripts/bench: it builds the connectors into {}", dist.display());
+    assert!(
+        dist.join("test-plugins").is_dir(),
+        "run scripts/bench: it builds the connectors into {}",
+        dist.display()
+    );
     dist
 }
 
@@ -161,12 +188,19 @@ async fn invoke_overhead() {
     let package = read_package(&dist().join("test-plugins/echo")).unwrap();
     let data = tempfile::tempdir().unwrap();
     let app = App::open(HostConfig::new(data.path().to_owned())).unwrap();
-    app.state.registry.install(&package.manifest, package.wasm.clone()).await.unwrap();
+    app.state
+        .registry
+        .install(&package.manifest, package.wasm.clone())
+        .await
+        .unwrap();
     let router = app.router();
     let registry = app.state.registry.clone();
     let echo = registry.get("echo").unwrap();
 
-    let native = measure(n, || async { std::hint::black_box(native_echo(INPUT)); }).await;
+    let native = measure(n, || async {
+        std::hint::black_box(native_echo(INPUT));
+    })
+    .await;
     let bare = bare_wasmtime(&package.wasm, n).await;
     let runtime = measure(n, || {
         let (registry, echo) = (&registry, &echo);
@@ -178,7 +212,11 @@ async fn invoke_overhead() {
                 channel: None,
                 customer: None,
             });
-            registry.runtime().invoke(&echo.prepared, &echo.grants, context, "echo", INPUT).await.unwrap();
+            registry
+                .runtime()
+                .invoke(&echo.prepared, &echo.grants, context, "echo", INPUT)
+                .await
+                .unwrap();
         }
     })
     .await;
@@ -191,7 +229,9 @@ async fn invoke_overhead() {
                 .unwrap();
             let response = router.oneshot(request).await.unwrap();
             assert!(response.status().is_success());
-            http_body_util::BodyExt::collect(response.into_body()).await.unwrap();
+            http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap();
         }
     })
     .await;
@@ -199,10 +239,26 @@ async fn invoke_overhead() {
     println!("\n### Per-invoke overhead, echo connector, {n} sequential calls\n");
     println!("| path | p50 µs | p99 µs | mean µs | p50 vs native |");
     println!("| --- | --- | --- | --- | --- |");
-    row("native Rust: parse + serialize + check the same JSON", &native, &native);
-    row("bare wasmtime: new store + pooled instantiate + typed call", &bare, &native);
-    row("switchboard runtime: Runtime::invoke (store, limits, WASI, checks)", &runtime, &native);
-    row("switchboard full in-process: router → validate → invoke → response", &full, &native);
+    row(
+        "native Rust: parse + serialize + check the same JSON",
+        &native,
+        &native,
+    );
+    row(
+        "bare wasmtime: new store + pooled instantiate + typed call",
+        &bare,
+        &native,
+    );
+    row(
+        "switchboard runtime: Runtime::invoke (store, limits, WASI, checks)",
+        &runtime,
+        &native,
+    );
+    row(
+        "switchboard full in-process: router → validate → invoke → response",
+        &full,
+        &native,
+    );
     println!(
         "\nruntime / bare wasmtime (p50): {:.2}x; full path / bare wasmtime (p50): {:.2}x",
         runtime.p50 / bare.p50,
@@ -211,15 +267,27 @@ async fn invoke_overhead() {
 }
 
 async fn http_throughput() {
-    let sandbox = switchboard_sandbox::Sandbox::start(switchboard_sandbox::SandboxConfig::ephemeral()).await.unwrap();
+    let sandbox =
+        switchboard_sandbox::Sandbox::start(switchboard_sandbox::SandboxConfig::ephemeral())
+            .await
+            .unwrap();
     let data = tempfile::tempdir().unwrap();
     let app = App::open(HostConfig::new(data.path().to_owned())).unwrap();
     let package = read_package(&dist().join("plugins/logistics-tracking")).unwrap();
-    app.state.registry.install(&package.manifest, package.wasm).await.unwrap();
+    app.state
+        .registry
+        .install(&package.manifest, package.wasm)
+        .await
+        .unwrap();
     let registry = app.state.registry.clone();
     let key = |k: &str| switchboard::names::SettingKey::parse(k).unwrap();
     registry
-        .set_setting("logistics-tracking", switchboard::store::SettingKind::Config, &key("base_url"), Some(sandbox.logistics_url()))
+        .set_setting(
+            "logistics-tracking",
+            switchboard::store::SettingKind::Config,
+            &key("base_url"),
+            Some(sandbox.logistics_url()),
+        )
         .await
         .unwrap();
     registry
@@ -232,7 +300,10 @@ async fn http_throughput() {
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1/connectors/logistics-tracking/operations/track", listener.local_addr().unwrap());
+    let url = format!(
+        "http://{}/v1/connectors/logistics-tracking/operations/track",
+        listener.local_addr().unwrap()
+    );
     let router = app.router();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
@@ -243,14 +314,24 @@ async fn http_throughput() {
         .map(|worker| {
             let url = url.clone();
             tokio::spawn(async move {
-                let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .unwrap();
                 let (mut ok, mut failed, mut latencies) = (0u64, 0u64, Vec::new());
                 let mut i = 0u64;
                 while started.elapsed() < duration {
                     i += 1;
-                    let body = format!(r#"{{"carrier":"sf-express","tracking_number":"SF{worker:02}{i:08}"}}"#);
+                    let body = format!(
+                        r#"{{"carrier":"sf-express","tracking_number":"SF{worker:02}{i:08}"}}"#
+                    );
                     let sent = Instant::now();
-                    let response = client.post(&url).header("content-type", "application/json").body(body).send().await;
+                    let response = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await;
                     match response {
                         Ok(r) if r.status().is_success() => {
                             let _ = r.bytes().await;
@@ -283,11 +364,17 @@ async fn http_throughput() {
         s.p50 / 1000.0,
         s.p99 / 1000.0
     );
-    println!("\nsandbox upstream requests served: {}", sandbox.logistics_requests());
+    println!(
+        "\nsandbox upstream requests served: {}",
+        sandbox.logistics_requests()
+    );
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         invoke_overhead().await;
         http_throughput().await;

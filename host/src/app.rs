@@ -77,16 +77,33 @@ impl App {
     /// Opens the store and builds the runtime; loads no connector yet.
     pub fn open(config: HostConfig) -> anyhow::Result<Self> {
         let store_dir = config.data_dir.join("store");
-        let store = Arc::new(SledStore::open(&store_dir).with_context(|| format!("opening the store in {}", store_dir.display()))?);
+        let store = Arc::new(
+            SledStore::open(&store_dir)
+                .with_context(|| format!("opening the store in {}", store_dir.display()))?,
+        );
         let services = Arc::new(HostServices::new(store.clone(), store.clone())?);
         let mut ceilings = config.ceilings.clone();
         ceilings.memory_bytes = ceilings.memory_bytes.min(config.engine.max_memory_bytes);
         let runtime = Arc::new(
-            Runtime::new(&config.engine, &config.data_dir.join("compiled"), services).context("starting the WebAssembly runtime")?,
+            Runtime::new(&config.engine, &config.data_dir.join("compiled"), services)
+                .context("starting the WebAssembly runtime")?,
         );
-        let registry = Arc::new(Registry::new(runtime, store.clone(), config.limits.clone(), ceilings));
-        let state = AppState { registry, ready: Arc::new(AtomicBool::new(false)), limits: config.body_limits };
-        Ok(Self { state, store, config })
+        let registry = Arc::new(Registry::new(
+            runtime,
+            store.clone(),
+            config.limits.clone(),
+            ceilings,
+        ));
+        let state = AppState {
+            registry,
+            ready: Arc::new(AtomicBool::new(false)),
+            limits: config.body_limits,
+        };
+        Ok(Self {
+            state,
+            store,
+            config,
+        })
     }
 
     /// Restores installed connectors, installs the plugins directory, and
@@ -109,7 +126,9 @@ impl App {
                 match outcome {
                     PluginOutcome::Installed(name) => report.installed.push(name),
                     PluginOutcome::Unchanged(_) => {}
-                    PluginOutcome::Failed { dir, reason } => report.failures.push(format!("{}: {reason}", dir.display())),
+                    PluginOutcome::Failed { dir, reason } => {
+                        report.failures.push(format!("{}: {reason}", dir.display()))
+                    }
                 }
             }
         }
@@ -125,8 +144,14 @@ impl App {
 
     /// Serves the API on `listen` until `shutdown` resolves, loading
     /// connectors in the background (`/readyz` answers 503 until done).
-    pub async fn serve(self, listen: SocketAddr, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    pub async fn serve(
+        self,
+        listen: SocketAddr,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
         let address = listener.local_addr()?;
         println!("switchboard listening on http://{address}");
         let app = Arc::new(self);

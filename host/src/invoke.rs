@@ -62,19 +62,41 @@ pub async fn invoke(
     let loaded = registry
         .get(connector)
         .ok_or_else(|| InvokeError::ConnectorNotFound(connector.to_owned()))?;
-    let compiled = loaded.operation(operation).ok_or_else(|| InvokeError::OperationNotFound {
-        connector: connector.to_owned(),
-        operation: operation.to_owned(),
-        available: loaded.info.operations.iter().map(|op| op.name.as_str()).collect::<Vec<_>>().join(", "),
-    })?;
-    let text = std::str::from_utf8(input).map_err(|err| InvokeError::InvalidJson(err.to_string()))?;
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|err| InvokeError::InvalidJson(err.to_string()))?;
+    let compiled = loaded
+        .operation(operation)
+        .ok_or_else(|| InvokeError::OperationNotFound {
+            connector: connector.to_owned(),
+            operation: operation.to_owned(),
+            available: loaded
+                .info
+                .operations
+                .iter()
+                .map(|op| op.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    let text =
+        std::str::from_utf8(input).map_err(|err| InvokeError::InvalidJson(err.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|err| InvokeError::InvalidJson(err.to_string()))?;
     compiled
         .validate_input(&value)
-        .map_err(|violations| InvokeError::SchemaViolation { operation: operation.to_owned(), violations })?;
+        .map_err(|violations| InvokeError::SchemaViolation {
+            operation: operation.to_owned(),
+            violations,
+        })?;
     let output = registry
         .runtime()
-        .invoke(&loaded.prepared, &loaded.grants, Arc::new(context), operation, text)
+        .invoke(
+            &loaded.prepared,
+            &loaded.grants,
+            Arc::new(context),
+            operation,
+            text,
+        )
         .await?;
-    Ok(InvokeOutput { output, version: loaded.manifest.version.clone() })
+    Ok(InvokeOutput {
+        output,
+        version: loaded.manifest.version.clone(),
+    })
 }

@@ -9,7 +9,11 @@ use switchboard::app::{App, HostConfig};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "A host for contact-center connectors run as WebAssembly components")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "A host for contact-center connectors run as WebAssembly components"
+)]
 struct Cli {
     /// Log format.
     #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
@@ -62,8 +66,11 @@ struct SandboxArgs {
 }
 
 fn init_logging(format: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -75,13 +82,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -104,11 +112,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(bytes) = args.default_output_bytes {
         config.limits.output_bytes = bytes;
     }
-    App::open(config)?.serve(args.listen, shutdown_signal()).await
+    App::open(config)?
+        .serve(args.listen, shutdown_signal())
+        .await
 }
 
 async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
-    let config = switchboard_sandbox::SandboxConfig { logistics_addr: args.logistics_addr, payment_addr: args.payment_addr };
+    let config = switchboard_sandbox::SandboxConfig {
+        logistics_addr: args.logistics_addr,
+        payment_addr: args.payment_addr,
+    };
     let sandbox = switchboard_sandbox::Sandbox::start(config).await?;
     println!("sandbox logistics provider on {}", sandbox.logistics_url());
     println!("sandbox payment provider on {}", sandbox.payment_url());

@@ -37,12 +37,20 @@ pub struct ConnectorError {
 impl ConnectorError {
     /// A permanent failure.
     pub fn permanent(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into(), retryable: false }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            retryable: false,
+        }
     }
 
     /// A transient failure worth retrying.
     pub fn transient(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into(), retryable: true }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            retryable: true,
+        }
     }
 }
 

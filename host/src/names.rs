@@ -28,9 +28,7 @@ fn check(
     rest: fn(char) -> bool,
 ) -> Result<(), InvalidName> {
     let mut chars = value.chars();
-    let valid = value.len() <= max_len
-        && chars.next().is_some_and(first)
-        && chars.all(rest);
+    let valid = value.len() <= max_len && chars.next().is_some_and(first) && chars.all(rest);
     if valid {
         Ok(())
     } else {
@@ -157,8 +155,19 @@ mod tests {
     #[test]
     fn connector_names_accept_kebab_case_and_reject_the_rest() {
         assert!(ConnectorName::parse("logistics-tracking").is_ok());
-        for bad in ["", "Logistics", "1abc", "a_b", "a b", "a/b", &"a".repeat(64)] {
-            assert!(ConnectorName::parse(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "Logistics",
+            "1abc",
+            "a_b",
+            "a b",
+            "a/b",
+            &"a".repeat(64),
+        ] {
+            assert!(
+                ConnectorName::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
         assert!(ConnectorName::parse(&"a".repeat(63)).is_ok());
     }

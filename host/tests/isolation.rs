@@ -25,28 +25,58 @@ async fn each_kind_of_misbehaviour_gets_its_own_code_and_status() {
         ("allocate", StatusCode::BAD_GATEWAY, "memory_limit_exceeded"),
         ("trap", StatusCode::BAD_GATEWAY, "connector_trapped"),
         ("huge-output", StatusCode::BAD_GATEWAY, "output_too_large"),
-        ("forbidden-host", StatusCode::UNPROCESSABLE_ENTITY, "host_not_allowed"),
+        (
+            "forbidden-host",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "host_not_allowed",
+        ),
     ];
     for (op, status, code) in cases {
         let started = Instant::now();
         let reply = host.invoke("misbehaving", op, "{}").await;
-        assert_eq!((reply.status, reply.code()), (status, code), "{op}: {}", reply.text);
-        assert!(started.elapsed() < Duration::from_secs(5), "{op} took {:?}", started.elapsed());
+        assert_eq!(
+            (reply.status, reply.code()),
+            (status, code),
+            "{op}: {}",
+            reply.text
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{op} took {:?}",
+            started.elapsed()
+        );
     }
-    assert_eq!(host.invoke("misbehaving", "ok", "{}").await.status, StatusCode::OK, "the connector itself still serves");
+    assert_eq!(
+        host.invoke("misbehaving", "ok", "{}").await.status,
+        StatusCode::OK,
+        "the connector itself still serves"
+    );
 }
 
 #[tokio::test]
 async fn the_messages_say_what_happened_without_a_wasmtime_dump() {
     let host = host_with_fixtures().await;
     let spin = host.invoke("misbehaving", "spin", "{}").await;
-    assert_eq!(spin.message(), "the connector did not finish within its 1000 ms deadline");
+    assert_eq!(
+        spin.message(),
+        "the connector did not finish within its 1000 ms deadline"
+    );
     let memory = host.invoke("misbehaving", "allocate", "{}").await;
-    assert_eq!(memory.message(), "the connector tried to use more than 33554432 bytes of memory");
+    assert_eq!(
+        memory.message(),
+        "the connector tried to use more than 33554432 bytes of memory"
+    );
     let output = host.invoke("misbehaving", "huge-output", "{}").await;
-    assert!(output.message().ends_with("its limit is 65536"), "{}", output.message());
+    assert!(
+        output.message().ends_with("its limit is 65536"),
+        "{}",
+        output.message()
+    );
     let forbidden = host.invoke("misbehaving", "forbidden-host", "{}").await;
-    assert_eq!(forbidden.message(), "`[::1]:9` is not in this connector's allowed_hosts");
+    assert_eq!(
+        forbidden.message(),
+        "`[::1]:9` is not in this connector's allowed_hosts"
+    );
 }
 
 #[tokio::test]
@@ -54,13 +84,22 @@ async fn a_well_behaved_connector_keeps_answering_while_others_misbehave() {
     let host = host_with_fixtures().await;
     let router = &host;
     let misbehaving = async {
-        let ops = ["spin", "allocate", "trap", "huge-output", "spin", "allocate"];
+        let ops = [
+            "spin",
+            "allocate",
+            "trap",
+            "huge-output",
+            "spin",
+            "allocate",
+        ];
         futures::future::join_all(ops.iter().map(|op| router.invoke("misbehaving", op, "{}"))).await
     };
     let well_behaved = async {
         let mut answered = 0;
         for i in 0..50 {
-            let reply = router.invoke("echo", "echo", &format!(r#"{{"n":{i}}}"#)).await;
+            let reply = router
+                .invoke("echo", "echo", &format!(r#"{{"n":{i}}}"#))
+                .await;
             assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
             assert_eq!(reply.json["n"], i);
             answered += 1;
@@ -76,13 +115,31 @@ async fn a_well_behaved_connector_keeps_answering_while_others_misbehave() {
 #[tokio::test]
 async fn the_deadline_covers_time_spent_waiting_on_host_http() {
     let sandbox = sandbox().await;
-    sandbox.logistics_faults().set(FaultConfig { latency_ms: 4_000, ..FaultConfig::default() });
+    sandbox.logistics_faults().set(FaultConfig {
+        latency_ms: 4_000,
+        ..FaultConfig::default()
+    });
     let host = host_with_fixtures().await;
     let url = format!("{}/v1/tracking/zto/ZT12345678", sandbox.logistics_url());
     let started = Instant::now();
-    let reply = host.invoke("misbehaving", "fetch", &serde_json::json!({ "url": url }).to_string()).await;
-    assert_eq!((reply.status, reply.code()), (StatusCode::GATEWAY_TIMEOUT, "deadline_exceeded"), "{}", reply.text);
-    assert!(started.elapsed() < Duration::from_millis(2_500), "ended at the 1 s deadline, not the upstream's 4 s: {:?}", started.elapsed());
+    let reply = host
+        .invoke(
+            "misbehaving",
+            "fetch",
+            &serde_json::json!({ "url": url }).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::GATEWAY_TIMEOUT, "deadline_exceeded"),
+        "{}",
+        reply.text
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(2_500),
+        "ended at the 1 s deadline, not the upstream's 4 s: {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -90,12 +147,23 @@ async fn output_exactly_at_the_limit_is_returned_and_one_byte_more_is_refused() 
     let host = TestHost::start().await;
     let (manifest, wasm) = common::package("test-plugins", "echo");
     let limited = format!("{manifest}\n[limits]\noutput_bytes = 100\n");
-    host.app.state.registry.install(&limited, wasm).await.unwrap();
+    host.app
+        .state
+        .registry
+        .install(&limited, wasm)
+        .await
+        .unwrap();
     let at_limit = format!(r#"{{"s":"{}"}}"#, "a".repeat(100 - 8));
     assert_eq!(at_limit.len(), 100);
-    assert_eq!(host.invoke("echo", "echo", &at_limit).await.status, StatusCode::OK);
+    assert_eq!(
+        host.invoke("echo", "echo", &at_limit).await.status,
+        StatusCode::OK
+    );
     let over = format!(r#"{{"s":"{}"}}"#, "a".repeat(100 - 7));
-    assert_eq!(host.invoke("echo", "echo", &over).await.code(), "output_too_large");
+    assert_eq!(
+        host.invoke("echo", "echo", &over).await.code(),
+        "output_too_large"
+    );
 }
 
 #[tokio::test]

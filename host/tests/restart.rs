@@ -13,19 +13,37 @@ async fn a_restarted_host_serves_every_connector_with_its_settings_from_the_cach
     let sandbox = sandbox().await;
     let host = TestHost::start().await;
     host.install_bundled(&sandbox).await;
-    let TestHost { app, data, .. } = host;
-    drop(app);
-
-    let host = TestHost::start_in(data).await;
-    let names: Vec<_> = host.app.state.registry.list().iter().map(|c| c.manifest.name.to_string()).collect();
+    let host = host.restart().await;
+    let names: Vec<_> = host
+        .app
+        .state
+        .registry
+        .list()
+        .iter()
+        .map(|c| c.manifest.name.to_string())
+        .collect();
     assert_eq!(names, ["logistics-tracking", "payment-link"]);
     for connector in host.app.state.registry.list() {
-        assert_eq!(connector.prepared.cache, CacheOutcome::Hit, "{} was recompiled", connector.manifest.name);
+        assert_eq!(
+            connector.prepared.cache,
+            CacheOutcome::Hit,
+            "{} was recompiled",
+            connector.manifest.name
+        );
     }
     let reply = host
-        .invoke("logistics-tracking", "track", r#"{"carrier":"jd","tracking_number":"JD0001234567"}"#)
+        .invoke(
+            "logistics-tracking",
+            "track",
+            r#"{"carrier":"jd","tracking_number":"JD0001234567"}"#,
+        )
         .await;
-    assert_eq!(reply.status, StatusCode::OK, "config and secret survived: {}", reply.text);
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "config and secret survived: {}",
+        reply.text
+    );
     let secrets = host.get("/v1/connectors/payment-link/secrets").await;
     assert_eq!(secrets.json["secrets"][0]["set"], true);
 }
@@ -34,16 +52,17 @@ async fn a_restarted_host_serves_every_connector_with_its_settings_from_the_cach
 async fn a_damaged_compile_cache_is_recompiled_not_trusted() {
     let host = TestHost::start().await;
     host.install("test-plugins", "echo").await;
-    let TestHost { app, data, .. } = host;
-    drop(app);
-    for entry in std::fs::read_dir(data.path().join("compiled")).unwrap() {
+    for entry in std::fs::read_dir(host.data.path().join("compiled")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "cwasm") {
             std::fs::write(&path, b"garbage").unwrap();
         }
     }
-    let host = TestHost::start_in(data).await;
+    let host = host.restart().await;
     let echo = host.app.state.registry.get("echo").unwrap();
     assert_eq!(echo.prepared.cache, CacheOutcome::Compiled);
-    assert_eq!(host.invoke("echo", "echo", "[1,2]").await.json, serde_json::json!([1, 2]));
+    assert_eq!(
+        host.invoke("echo", "echo", "[1,2]").await.json,
+        serde_json::json!([1, 2])
+    );
 }

@@ -15,7 +15,11 @@ use crate::registry::LoadedConnector;
 use crate::store::SettingKind;
 
 fn not_installed(name: &str) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "connector_not_found", format!("connector `{name}` is not installed"))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "connector_not_found",
+        format!("connector `{name}` is not installed"),
+    )
 }
 
 fn connector(state: &AppState, name: &str) -> Result<std::sync::Arc<LoadedConnector>, ApiError> {
@@ -40,7 +44,10 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// `GET /v1/connectors/{name}`: everything about one connector, schemas included.
-pub async fn describe(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn describe(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let c = connector(&state, &name)?;
     let limits = &c.manifest.limits;
     let mut body = summary(&c);
@@ -75,31 +82,56 @@ pub async fn describe(State(state): State<AppState>, Path(name): Path<String>) -
 /// `POST /v1/connectors`: multipart with a `manifest` part (TOML) and a
 /// `component` part (the `.wasm`). Replaces an installed connector of the
 /// same name; 201 when new, 200 when replaced.
-pub async fn install(State(state): State<AppState>, multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn install(
+    State(state): State<AppState>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut multipart = multipart.map_err(|err| {
-        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("send multipart/form-data with `manifest` and `component` parts: {}", err.body_text()))
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "send multipart/form-data with `manifest` and `component` parts: {}",
+                err.body_text()
+            ),
+        )
     })?;
     let mut manifest = None;
     let mut component = None;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
             Some("manifest") => manifest = Some(field.text().await.map_err(multipart_error)?),
-            Some("component") => component = Some(field.bytes().await.map_err(multipart_error)?.to_vec()),
+            Some("component") => {
+                component = Some(field.bytes().await.map_err(multipart_error)?.to_vec())
+            }
             other => {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "unexpected_part",
-                    format!("unexpected part `{}`; send `manifest` and `component`", other.unwrap_or("")),
+                    format!(
+                        "unexpected part `{}`; send `manifest` and `component`",
+                        other.unwrap_or("")
+                    ),
                 ));
             }
         }
     }
-    let missing = |part: &str| ApiError::new(StatusCode::BAD_REQUEST, "missing_part", format!("the upload has no `{part}` part"));
+    let missing = |part: &str| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_part",
+            format!("the upload has no `{part}` part"),
+        )
+    };
     let manifest = manifest.ok_or_else(|| missing("manifest"))?;
     let component = component.ok_or_else(|| missing("component"))?;
     let installed = state.registry.install(&manifest, component).await?;
     tracing::info!(connector = %installed.name, version = %installed.version, hash = installed.package_hash, "connector installed");
-    let status = if installed.replaced.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if installed.replaced.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     let installed_connector = connector(&state, installed.name.as_str())?;
     let mut body = summary(&installed_connector);
     body["replaced"] = json!(installed.replaced.map(|v| v.to_string()));
@@ -109,20 +141,33 @@ pub async fn install(State(state): State<AppState>, multipart: Result<Multipart,
 fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
     let status = err.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(status, "payload_too_large", "the upload is larger than the host accepts")
+        ApiError::new(
+            status,
+            "payload_too_large",
+            "the upload is larger than the host accepts",
+        )
     } else {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_multipart", err.body_text())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_multipart",
+            err.body_text(),
+        )
     }
 }
 
 /// `DELETE /v1/connectors/{name}`.
-pub async fn remove(State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn remove(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let parsed = ConnectorName::parse(&name).map_err(|_| not_installed(&name))?;
-    let removed = state
-        .registry
-        .remove(&parsed)
-        .await
-        .map_err(|err| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", err.to_string()))?;
+    let removed = state.registry.remove(&parsed).await.map_err(|err| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            err.to_string(),
+        )
+    })?;
     if removed {
         tracing::info!(connector = name, "connector removed");
         Ok(StatusCode::NO_CONTENT)
@@ -132,7 +177,10 @@ pub async fn remove(State(state): State<AppState>, Path(name): Path<String>) -> 
 }
 
 /// `GET /v1/connectors/{name}/config`: declared keys, values, and whether the operator set them.
-pub async fn list_config(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn list_config(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let c = connector(&state, &name)?;
     let config: Vec<Value> = c
         .grants
@@ -145,7 +193,10 @@ pub async fn list_config(State(state): State<AppState>, Path(name): Path<String>
 }
 
 /// `GET /v1/connectors/{name}/secrets`: declared names and whether each is set; never values.
-pub async fn list_secrets(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn list_secrets(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let c = connector(&state, &name)?;
     let secrets: Vec<Value> = c
         .grants
@@ -164,48 +215,89 @@ struct SettingBody {
 }
 
 fn setting_key(key: &str) -> Result<SettingKey, ApiError> {
-    SettingKey::parse(key).map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, "invalid_setting_key", err.to_string()))
+    SettingKey::parse(key).map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_setting_key",
+            err.to_string(),
+        )
+    })
 }
 
-async fn put_setting(state: AppState, kind: SettingKind, name: String, key: String, body: Result<Bytes, BytesRejection>) -> Result<StatusCode, ApiError> {
+async fn put_setting(
+    state: AppState,
+    kind: SettingKind,
+    name: String,
+    key: String,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
     let body = body.map_err(body_error)?;
     let key = setting_key(&key)?;
     let parsed: SettingBody = serde_json::from_slice(&body).map_err(|err| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("send {{\"value\": \"...\"}}: {err}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("send {{\"value\": \"...\"}}: {err}"),
+        )
     })?;
     if parsed.value.len() > crate::registry::MAX_SETTING_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("values are at most {} bytes", crate::registry::MAX_SETTING_BYTES),
+            format!(
+                "values are at most {} bytes",
+                crate::registry::MAX_SETTING_BYTES
+            ),
         ));
     }
-    state.registry.set_setting(&name, kind, &key, Some(parsed.value)).await?;
+    state
+        .registry
+        .set_setting(&name, kind, &key, Some(parsed.value))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn delete_setting(state: AppState, kind: SettingKind, name: String, key: String) -> Result<StatusCode, ApiError> {
+async fn delete_setting(
+    state: AppState,
+    kind: SettingKind,
+    name: String,
+    key: String,
+) -> Result<StatusCode, ApiError> {
     let key = setting_key(&key)?;
     state.registry.set_setting(&name, kind, &key, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `PUT /v1/connectors/{name}/config/{key}` with `{"value": "..."}`.
-pub async fn set_config(State(state): State<AppState>, Path((name, key)): Path<(String, String)>, body: Result<Bytes, BytesRejection>) -> Result<StatusCode, ApiError> {
+pub async fn set_config(
+    State(state): State<AppState>,
+    Path((name, key)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
     put_setting(state, SettingKind::Config, name, key, body).await
 }
 
 /// `DELETE /v1/connectors/{name}/config/{key}`: back to the manifest default.
-pub async fn delete_config(State(state): State<AppState>, Path((name, key)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+pub async fn delete_config(
+    State(state): State<AppState>,
+    Path((name, key)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     delete_setting(state, SettingKind::Config, name, key).await
 }
 
 /// `PUT /v1/connectors/{name}/secrets/{key}` with `{"value": "..."}`; write-only.
-pub async fn set_secret(State(state): State<AppState>, Path((name, key)): Path<(String, String)>, body: Result<Bytes, BytesRejection>) -> Result<StatusCode, ApiError> {
+pub async fn set_secret(
+    State(state): State<AppState>,
+    Path((name, key)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
     put_setting(state, SettingKind::Secret, name, key, body).await
 }
 
 /// `DELETE /v1/connectors/{name}/secrets/{key}`.
-pub async fn delete_secret(State(state): State<AppState>, Path((name, key)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+pub async fn delete_secret(
+    State(state): State<AppState>,
+    Path((name, key)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     delete_setting(state, SettingKind::Secret, name, key).await
 }

@@ -35,16 +35,26 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status, code and message.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self { status, code: code.to_owned(), message: message.into(), retryable: None }
+        Self {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+            retryable: None,
+        }
     }
 
     /// 404 for a path that names nothing.
     pub fn route_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "route_not_found", "no such route; see /v1/openapi.json")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+            "no such route; see /v1/openapi.json",
+        )
     }
 
     fn body(&self, request_id: &str) -> serde_json::Value {
-        let mut error = json!({ "code": self.code, "message": self.message, "request_id": request_id });
+        let mut error =
+            json!({ "code": self.code, "message": self.message, "request_id": request_id });
         if let Some(retryable) = self.retryable {
             error["retryable"] = json!(retryable);
         }
@@ -68,11 +78,29 @@ impl IntoResponse for ApiError {
 fn for_status(status: StatusCode) -> ApiError {
     match status {
         StatusCode::NOT_FOUND => ApiError::route_not_found(),
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(status, "method_not_allowed", "this route does not accept that method"),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "payload_too_large", "the request body is larger than this route accepts"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(status, "unsupported_media_type", "the request's Content-Type is not accepted here"),
-        s if s.is_client_error() => ApiError::new(status, "bad_request", "the request could not be understood"),
-        _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the host failed; the request id identifies it in the log"),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            status,
+            "method_not_allowed",
+            "this route does not accept that method",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            status,
+            "payload_too_large",
+            "the request body is larger than this route accepts",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            status,
+            "unsupported_media_type",
+            "the request's Content-Type is not accepted here",
+        ),
+        s if s.is_client_error() => {
+            ApiError::new(status, "bad_request", "the request could not be understood")
+        }
+        _ => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the host failed; the request id identifies it in the log",
+        ),
     }
 }
 
@@ -88,7 +116,12 @@ pub async fn envelope(request: Request, next: Next) -> Response {
     let status = response.status();
     if let Some(err) = response.extensions().get::<ApiError>() {
         if err.status.is_server_error() {
-            tracing::error!(request_id, code = err.code, message = err.message, "request failed");
+            tracing::error!(
+                request_id,
+                code = err.code,
+                message = err.message,
+                "request failed"
+            );
         }
         return with_headers_of(err.render(&request_id), &response);
     }
@@ -118,12 +151,27 @@ impl From<CallError> for ApiError {
         let message = err.to_string();
         let (status, code) = match &err {
             CallError::Connector(e) => {
-                let status = if e.retryable { StatusCode::BAD_GATEWAY } else { StatusCode::UNPROCESSABLE_ENTITY };
-                return Self { status, code: e.code.clone(), message: e.message.clone(), retryable: Some(e.retryable) };
+                let status = if e.retryable {
+                    StatusCode::BAD_GATEWAY
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                };
+                return Self {
+                    status,
+                    code: e.code.clone(),
+                    message: e.message.clone(),
+                    retryable: Some(e.retryable),
+                };
             }
-            CallError::DeadlineExceeded { .. } => (StatusCode::GATEWAY_TIMEOUT, "deadline_exceeded"),
-            CallError::LimitExceeded(LimitExceeded::Memory { .. }) => (StatusCode::BAD_GATEWAY, "memory_limit_exceeded"),
-            CallError::LimitExceeded(LimitExceeded::TableElements { .. }) => (StatusCode::BAD_GATEWAY, "table_limit_exceeded"),
+            CallError::DeadlineExceeded { .. } => {
+                (StatusCode::GATEWAY_TIMEOUT, "deadline_exceeded")
+            }
+            CallError::LimitExceeded(LimitExceeded::Memory { .. }) => {
+                (StatusCode::BAD_GATEWAY, "memory_limit_exceeded")
+            }
+            CallError::LimitExceeded(LimitExceeded::TableElements { .. }) => {
+                (StatusCode::BAD_GATEWAY, "table_limit_exceeded")
+            }
             CallError::Trapped(_) => (StatusCode::BAD_GATEWAY, "connector_trapped"),
             CallError::OutputTooLarge { .. } => (StatusCode::BAD_GATEWAY, "output_too_large"),
             CallError::InvalidOutput(_) => (StatusCode::BAD_GATEWAY, "invalid_output"),
@@ -138,10 +186,20 @@ impl From<InvokeError> for ApiError {
     fn from(err: InvokeError) -> Self {
         let message = err.to_string();
         match err {
-            InvokeError::ConnectorNotFound(_) => Self::new(StatusCode::NOT_FOUND, "connector_not_found", message),
-            InvokeError::OperationNotFound { .. } => Self::new(StatusCode::NOT_FOUND, "operation_not_found", message),
-            InvokeError::InvalidJson(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_json", message),
-            InvokeError::SchemaViolation { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "schema_violation", message),
+            InvokeError::ConnectorNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "connector_not_found", message)
+            }
+            InvokeError::OperationNotFound { .. } => {
+                Self::new(StatusCode::NOT_FOUND, "operation_not_found", message)
+            }
+            InvokeError::InvalidJson(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_json", message)
+            }
+            InvokeError::SchemaViolation { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "schema_violation",
+                message,
+            ),
             InvokeError::Call(call) => call.into(),
         }
     }
@@ -152,11 +210,21 @@ impl From<InstallError> for ApiError {
         let message = err.to_string();
         let (status, code) = match err {
             InstallError::Manifest(_) => (StatusCode::BAD_REQUEST, "invalid_manifest"),
-            InstallError::Load(LoadError::InvalidComponent(_)) => (StatusCode::BAD_REQUEST, "invalid_component"),
-            InstallError::Load(LoadError::WorldMismatch(_)) => (StatusCode::UNPROCESSABLE_ENTITY, "world_mismatch"),
-            InstallError::Load(LoadError::Internal(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-            InstallError::DescribeFailed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "describe_failed"),
-            InstallError::DescribeMismatch(_) => (StatusCode::UNPROCESSABLE_ENTITY, "describe_mismatch"),
+            InstallError::Load(LoadError::InvalidComponent(_)) => {
+                (StatusCode::BAD_REQUEST, "invalid_component")
+            }
+            InstallError::Load(LoadError::WorldMismatch(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "world_mismatch")
+            }
+            InstallError::Load(LoadError::Internal(_)) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+            InstallError::DescribeFailed(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "describe_failed")
+            }
+            InstallError::DescribeMismatch(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "describe_mismatch")
+            }
             InstallError::InvalidSchema(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_schema"),
             InstallError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
         };
@@ -168,9 +236,17 @@ impl From<SettingError> for ApiError {
     fn from(err: SettingError) -> Self {
         let message = err.to_string();
         match err {
-            SettingError::UnknownConnector(_) => Self::new(StatusCode::NOT_FOUND, "connector_not_found", message),
-            SettingError::Undeclared { .. } => Self::new(StatusCode::BAD_REQUEST, "undeclared_setting", message),
-            SettingError::Store(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", message),
+            SettingError::UnknownConnector(_) => {
+                Self::new(StatusCode::NOT_FOUND, "connector_not_found", message)
+            }
+            SettingError::Undeclared { .. } => {
+                Self::new(StatusCode::BAD_REQUEST, "undeclared_setting", message)
+            }
+            SettingError::Store(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                message,
+            ),
         }
     }
 }

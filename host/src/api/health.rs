@@ -17,8 +17,14 @@ pub async fn healthz() -> Json<Value> {
 /// `GET /readyz`: start-up finished and connectors are loaded.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     if state.ready.load(Ordering::Acquire) {
-        Ok(Json(json!({ "status": "ready", "connectors": state.registry.list().len() })))
+        Ok(Json(
+            json!({ "status": "ready", "connectors": state.registry.list().len() }),
+        ))
     } else {
-        Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the host is still loading connectors"))
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the host is still loading connectors",
+        ))
     }
 }

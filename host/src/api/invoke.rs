@@ -27,7 +27,15 @@ fn optional_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, Ap
         .to_str()
         .ok()
         .filter(|v| v.len() <= MAX_CONTEXT_VALUE)
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_header", format!("header {name} must be printable ASCII of at most {MAX_CONTEXT_VALUE} bytes")))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_header",
+                format!(
+                    "header {name} must be printable ASCII of at most {MAX_CONTEXT_VALUE} bytes"
+                ),
+            )
+        })?;
     Ok(Some(value.to_owned()))
 }
 
@@ -35,7 +43,9 @@ fn optional_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, Ap
 pub fn call_context(headers: &HeaderMap) -> Result<CallContext, ApiError> {
     let tenant = match optional_header(headers, "x-tenant")? {
         None => TenantId::default_tenant(),
-        Some(t) => TenantId::parse(&t).map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, "invalid_tenant", err.to_string()))?,
+        Some(t) => TenantId::parse(&t).map_err(|err| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_tenant", err.to_string())
+        })?,
     };
     Ok(CallContext {
         request_id: optional_header(headers, REQUEST_ID.as_str())?.unwrap_or_default(),
@@ -50,9 +60,17 @@ pub fn call_context(headers: &HeaderMap) -> Result<CallContext, ApiError> {
 pub fn body_error(rejection: BytesRejection) -> ApiError {
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(status, "payload_too_large", "the request body is larger than this route accepts")
+        ApiError::new(
+            status,
+            "payload_too_large",
+            "the request body is larger than this route accepts",
+        )
     } else {
-        ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", rejection.body_text())
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unreadable_body",
+            rejection.body_text(),
+        )
     }
 }
 
@@ -66,9 +84,15 @@ pub async fn invoke(
     let body = body.map_err(body_error)?;
     let context = call_context(&headers)?;
     let result = crate::invoke::invoke(&state.registry, &name, &operation, context, &body).await?;
-    let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], result.output).into_response();
-    response
-        .headers_mut()
-        .insert("x-connector-version", header_value(&result.version.to_string()));
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        result.output,
+    )
+        .into_response();
+    response.headers_mut().insert(
+        "x-connector-version",
+        header_value(&result.version.to_string()),
+    );
     Ok(response)
 }

@@ -37,7 +37,11 @@ pub struct BodyLimits {
 
 impl Default for BodyLimits {
     fn default() -> Self {
-        Self { invoke_bytes: 1 << 20, install_bytes: 64 << 20, setting_bytes: 80 << 10 }
+        Self {
+            invoke_bytes: 1 << 20,
+            install_bytes: 64 << 20,
+            setting_bytes: 80 << 10,
+        }
     }
 }
 
@@ -59,17 +63,32 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let limits = state.limits;
     let connectors = Router::new()
-        .route("/v1/connectors", get(connectors::list).post(connectors::install).layer(DefaultBodyLimit::max(limits.install_bytes)))
-        .route("/v1/connectors/{name}", get(connectors::describe).delete(connectors::remove))
+        .route(
+            "/v1/connectors",
+            get(connectors::list)
+                .post(connectors::install)
+                .layer(DefaultBodyLimit::max(limits.install_bytes)),
+        )
+        .route(
+            "/v1/connectors/{name}",
+            get(connectors::describe).delete(connectors::remove),
+        )
         .route("/v1/connectors/{name}/config", get(connectors::list_config))
         .route(
             "/v1/connectors/{name}/config/{key}",
-            put(connectors::set_config).delete(connectors::delete_config).layer(DefaultBodyLimit::max(limits.setting_bytes)),
+            put(connectors::set_config)
+                .delete(connectors::delete_config)
+                .layer(DefaultBodyLimit::max(limits.setting_bytes)),
         )
-        .route("/v1/connectors/{name}/secrets", get(connectors::list_secrets))
+        .route(
+            "/v1/connectors/{name}/secrets",
+            get(connectors::list_secrets),
+        )
         .route(
             "/v1/connectors/{name}/secrets/{key}",
-            put(connectors::set_secret).delete(connectors::delete_secret).layer(DefaultBodyLimit::max(limits.setting_bytes)),
+            put(connectors::set_secret)
+                .delete(connectors::delete_secret)
+                .layer(DefaultBodyLimit::max(limits.setting_bytes)),
         )
         .route(
             "/v1/connectors/{name}/operations/{operation}",

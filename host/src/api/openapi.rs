@@ -28,20 +28,104 @@ pub struct Route {
 
 /// The fixed routes of the API.
 pub const ROUTES: &[Route] = &[
-    Route { method: "get", path: "/healthz", id: "healthz", summary: "The process is up", body: None },
-    Route { method: "get", path: "/readyz", id: "readyz", summary: "Start-up finished and connectors are loaded", body: None },
-    Route { method: "get", path: "/v1/openapi.json", id: "openapi", summary: "This document", body: None },
-    Route { method: "get", path: "/v1/connectors", id: "listConnectors", summary: "List installed connectors", body: None },
-    Route { method: "post", path: "/v1/connectors", id: "installConnector", summary: "Install or replace a connector (multipart: manifest, component)", body: Some("multipart") },
-    Route { method: "get", path: "/v1/connectors/{name}", id: "describeConnector", summary: "Describe a connector with its operations' schemas", body: None },
-    Route { method: "delete", path: "/v1/connectors/{name}", id: "removeConnector", summary: "Remove a connector", body: None },
-    Route { method: "get", path: "/v1/connectors/{name}/config", id: "listConfig", summary: "Config keys with their values", body: None },
-    Route { method: "put", path: "/v1/connectors/{name}/config/{key}", id: "setConfig", summary: "Set a config value", body: Some("setting") },
-    Route { method: "delete", path: "/v1/connectors/{name}/config/{key}", id: "deleteConfig", summary: "Reset a config value to its default", body: None },
-    Route { method: "get", path: "/v1/connectors/{name}/secrets", id: "listSecrets", summary: "Secret names and whether each is set", body: None },
-    Route { method: "put", path: "/v1/connectors/{name}/secrets/{key}", id: "setSecret", summary: "Set a secret (write-only)", body: Some("setting") },
-    Route { method: "delete", path: "/v1/connectors/{name}/secrets/{key}", id: "deleteSecret", summary: "Remove a secret", body: None },
-    Route { method: "post", path: "/v1/connectors/{name}/operations/{operation}", id: "invoke", summary: "Invoke an operation with a JSON input", body: Some("json") },
+    Route {
+        method: "get",
+        path: "/healthz",
+        id: "healthz",
+        summary: "The process is up",
+        body: None,
+    },
+    Route {
+        method: "get",
+        path: "/readyz",
+        id: "readyz",
+        summary: "Start-up finished and connectors are loaded",
+        body: None,
+    },
+    Route {
+        method: "get",
+        path: "/v1/openapi.json",
+        id: "openapi",
+        summary: "This document",
+        body: None,
+    },
+    Route {
+        method: "get",
+        path: "/v1/connectors",
+        id: "listConnectors",
+        summary: "List installed connectors",
+        body: None,
+    },
+    Route {
+        method: "post",
+        path: "/v1/connectors",
+        id: "installConnector",
+        summary: "Install or replace a connector (multipart: manifest, component)",
+        body: Some("multipart"),
+    },
+    Route {
+        method: "get",
+        path: "/v1/connectors/{name}",
+        id: "describeConnector",
+        summary: "Describe a connector with its operations' schemas",
+        body: None,
+    },
+    Route {
+        method: "delete",
+        path: "/v1/connectors/{name}",
+        id: "removeConnector",
+        summary: "Remove a connector",
+        body: None,
+    },
+    Route {
+        method: "get",
+        path: "/v1/connectors/{name}/config",
+        id: "listConfig",
+        summary: "Config keys with their values",
+        body: None,
+    },
+    Route {
+        method: "put",
+        path: "/v1/connectors/{name}/config/{key}",
+        id: "setConfig",
+        summary: "Set a config value",
+        body: Some("setting"),
+    },
+    Route {
+        method: "delete",
+        path: "/v1/connectors/{name}/config/{key}",
+        id: "deleteConfig",
+        summary: "Reset a config value to its default",
+        body: None,
+    },
+    Route {
+        method: "get",
+        path: "/v1/connectors/{name}/secrets",
+        id: "listSecrets",
+        summary: "Secret names and whether each is set",
+        body: None,
+    },
+    Route {
+        method: "put",
+        path: "/v1/connectors/{name}/secrets/{key}",
+        id: "setSecret",
+        summary: "Set a secret (write-only)",
+        body: Some("setting"),
+    },
+    Route {
+        method: "delete",
+        path: "/v1/connectors/{name}/secrets/{key}",
+        id: "deleteSecret",
+        summary: "Remove a secret",
+        body: None,
+    },
+    Route {
+        method: "post",
+        path: "/v1/connectors/{name}/operations/{operation}",
+        id: "invoke",
+        summary: "Invoke an operation with a JSON input",
+        body: Some("json"),
+    },
 ];
 
 fn error_response() -> Value {
@@ -115,7 +199,10 @@ fn connector_paths(connector: &LoadedConnector, paths: &mut Map<String, Value>) 
             },
             "x-idempotent": op.info.idempotent,
         });
-        paths.insert(format!("/v1/connectors/{name}/operations/{}", op.info.name), json!({ "post": operation }));
+        paths.insert(
+            format!("/v1/connectors/{name}/operations/{}", op.info.name),
+            json!({ "post": operation }),
+        );
     }
 }
 

@@ -31,8 +31,15 @@ struct Values {
 
 impl Settings {
     /// Settings for the keys a manifest declared, with their defaults.
-    pub fn new(declared_config: BTreeMap<SettingKey, Option<String>>, declared_secrets: Vec<SettingKey>) -> Self {
-        Self { declared_config, declared_secrets, values: RwLock::default() }
+    pub fn new(
+        declared_config: BTreeMap<SettingKey, Option<String>>,
+        declared_secrets: Vec<SettingKey>,
+    ) -> Self {
+        Self {
+            declared_config,
+            declared_secrets,
+            values: RwLock::default(),
+        }
     }
 
     /// Whether the manifest declared config key `key`.
@@ -52,19 +59,28 @@ impl Settings {
             .iter()
             .find(|(declared, _)| declared.as_str() == key)?
             .1;
-        let values = self.values.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let values = self
+            .values
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         values.config.get(key).cloned().or_else(|| default.clone())
     }
 
     /// The value of a declared secret, if set.
     pub fn secret(&self, key: &str) -> Option<String> {
-        let values = self.values.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let values = self
+            .values
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         values.secrets.get(key).cloned()
     }
 
     /// Sets (or with `None` clears) an operator config value.
     pub fn set_config(&self, key: &SettingKey, value: Option<String>) {
-        let mut values = self.values.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut values = self
+            .values
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match value {
             Some(v) => values.config.insert(key.to_string(), v),
             None => values.config.remove(key.as_str()),
@@ -73,7 +89,10 @@ impl Settings {
 
     /// Sets (or with `None` clears) a secret.
     pub fn set_secret(&self, key: &SettingKey, value: Option<String>) {
-        let mut values = self.values.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut values = self
+            .values
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match value {
             Some(v) => values.secrets.insert(key.to_string(), v),
             None => values.secrets.remove(key.as_str()),
@@ -82,7 +101,10 @@ impl Settings {
 
     /// Every declared config key with its effective value and whether the operator set it.
     pub fn config_view(&self) -> Vec<(String, Option<String>, bool)> {
-        let values = self.values.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let values = self
+            .values
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         self.declared_config
             .iter()
             .map(|(key, default)| match values.config.get(key.as_str()) {
@@ -94,7 +116,10 @@ impl Settings {
 
     /// Every declared secret name with whether it is set; never the values.
     pub fn secrets_view(&self) -> Vec<(String, bool)> {
-        let values = self.values.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let values = self
+            .values
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         self.declared_secrets
             .iter()
             .map(|key| (key.to_string(), values.secrets.contains_key(key.as_str())))
@@ -103,12 +128,17 @@ impl Settings {
 
     /// `text` with every secret value replaced by [`REDACTED`].
     pub fn redact(&self, text: &str) -> String {
-        let values = self.values.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let values = self
+            .values
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         values
             .secrets
             .values()
             .filter(|secret| secret.len() >= MIN_REDACTED_LEN)
-            .fold(text.to_owned(), |acc, secret| acc.replace(secret.as_str(), REDACTED))
+            .fold(text.to_owned(), |acc, secret| {
+                acc.replace(secret.as_str(), REDACTED)
+            })
     }
 }
 
@@ -122,7 +152,11 @@ mod tests {
 
     fn settings() -> Settings {
         Settings::new(
-            [(key("base_url"), Some("http://default".to_owned())), (key("region"), None)].into(),
+            [
+                (key("base_url"), Some("http://default".to_owned())),
+                (key("region"), None),
+            ]
+            .into(),
             vec![key("api_key")],
         )
     }
@@ -151,7 +185,10 @@ mod tests {
     fn secrets_are_scrubbed_from_text_and_never_listed() {
         let s = settings();
         s.set_secret(&key("api_key"), Some("sk_live_123".into()));
-        assert_eq!(s.redact("auth failed for sk_live_123!"), "auth failed for [REDACTED]!");
+        assert_eq!(
+            s.redact("auth failed for sk_live_123!"),
+            "auth failed for [REDACTED]!"
+        );
         assert_eq!(s.secrets_view(), vec![("api_key".to_string(), true)]);
     }
 }

@@ -17,19 +17,30 @@ fn invalid(message: String) -> ConnectorError {
 }
 
 /// Validates and durably stores one event; returns its id.
-pub async fn emit(caps: &CallCapabilities, kind: String, subject: Option<String>, data: String) -> Result<String, ConnectorError> {
+pub async fn emit(
+    caps: &CallCapabilities,
+    kind: String,
+    subject: Option<String>,
+    data: String,
+) -> Result<String, ConnectorError> {
     let kind_ok = !kind.is_empty()
         && kind.len() <= MAX_KIND_BYTES
-        && kind.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && kind
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if !kind_ok {
         return Err(invalid(format!(
             "kind must be 1-{MAX_KIND_BYTES} characters of a-z, 0-9, '.', '_' and '-'"
         )));
     }
     if data.len() > MAX_DATA_BYTES {
-        return Err(invalid(format!("data is {} bytes; the limit is {MAX_DATA_BYTES}", data.len())));
+        return Err(invalid(format!(
+            "data is {} bytes; the limit is {MAX_DATA_BYTES}",
+            data.len()
+        )));
     }
-    serde_json::from_str::<serde::de::IgnoredAny>(&data).map_err(|err| invalid(format!("data is not JSON: {err}")))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(&data)
+        .map_err(|err| invalid(format!("data is not JSON: {err}")))?;
     let event = StoredEvent {
         id: uuid::Uuid::new_v4().to_string(),
         connector: caps.grants.name.to_string(),
@@ -46,11 +57,17 @@ pub async fn emit(caps: &CallCapabilities, kind: String, subject: Option<String>
         Ok(Ok(_sequence)) => Ok(id),
         Ok(Err(err)) => {
             tracing::error!(error = %err, "event log append failed");
-            Err(ConnectorError::transient("event_store_failed", "the event log is unavailable"))
+            Err(ConnectorError::transient(
+                "event_store_failed",
+                "the event log is unavailable",
+            ))
         }
         Err(join) => {
             tracing::error!(error = %join, "event log append task failed");
-            Err(ConnectorError::transient("event_store_failed", "the event log is unavailable"))
+            Err(ConnectorError::transient(
+                "event_store_failed",
+                "the event log is unavailable",
+            ))
         }
     }
 }

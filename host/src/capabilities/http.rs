@@ -35,17 +35,30 @@ impl FromStr for AllowedHost {
         let invalid = || format!("`{entry}` is not a host, host:port or *.domain");
         // A non-special scheme keeps an explicit port even when it is 80 or 443.
         let url = Url::parse(&format!("allowed://{rest}")).map_err(|_| invalid())?;
-        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(invalid)?;
-        if url.path() != "" || url.query().is_some() || !url.username().is_empty() || rest.contains('/') {
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(invalid)?;
+        if url.path() != ""
+            || url.query().is_some()
+            || !url.username().is_empty()
+            || rest.contains('/')
+        {
             return Err(invalid());
         }
-        Ok(Self { host: host.to_ascii_lowercase(), any_subdomain, port: url.port() })
+        Ok(Self {
+            host: host.to_ascii_lowercase(),
+            any_subdomain,
+            port: url.port(),
+        })
     }
 }
 
 impl<'de> Deserialize<'de> for AllowedHost {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -65,7 +78,8 @@ impl fmt::Display for AllowedHost {
 impl AllowedHost {
     fn matches(&self, host: &str, port: u16) -> bool {
         let host_ok = if self.any_subdomain {
-            host.strip_suffix(self.host.as_str()).is_some_and(|prefix| prefix.ends_with('.'))
+            host.strip_suffix(self.host.as_str())
+                .is_some_and(|prefix| prefix.ends_with('.'))
         } else {
             host == self.host
         };
@@ -99,13 +113,20 @@ impl HostAllowlist {
 }
 
 /// Sends `request` on behalf of the calling connector.
-pub async fn send(caps: &CallCapabilities, request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
-    let url = Url::parse(&request.url)
-        .map_err(|err| ConnectorError::permanent("invalid_request", format!("the URL is not valid: {err}")))?;
+pub async fn send(
+    caps: &CallCapabilities,
+    request: HttpRequest,
+) -> Result<HttpResponse, ConnectorError> {
+    let url = Url::parse(&request.url).map_err(|err| {
+        ConnectorError::permanent("invalid_request", format!("the URL is not valid: {err}"))
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ConnectorError::permanent(
             "invalid_request",
-            format!("scheme `{}` is not supported; use http or https", url.scheme()),
+            format!(
+                "scheme `{}` is not supported; use http or https",
+                url.scheme()
+            ),
         ));
     }
     let target = host_and_port(&url);
@@ -115,14 +136,26 @@ pub async fn send(caps: &CallCapabilities, request: HttpRequest) -> Result<HttpR
             format!("`{target}` is not in this connector's allowed_hosts"),
         ));
     }
-    let method = reqwest::Method::from_bytes(request.method.as_bytes())
-        .map_err(|_| ConnectorError::permanent("invalid_request", format!("`{}` is not an HTTP method", request.method)))?;
+    let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
+        ConnectorError::permanent(
+            "invalid_request",
+            format!("`{}` is not an HTTP method", request.method),
+        )
+    })?;
     let mut builder = caps.services.http.request(method, url);
     for (name, value) in &request.headers {
-        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| ConnectorError::permanent("invalid_request", format!("`{name}` is not a valid header name")))?;
-        let value = reqwest::header::HeaderValue::from_str(value)
-            .map_err(|_| ConnectorError::permanent("invalid_request", format!("the value of header `{name}` is not valid")))?;
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            ConnectorError::permanent(
+                "invalid_request",
+                format!("`{name}` is not a valid header name"),
+            )
+        })?;
+        let value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+            ConnectorError::permanent(
+                "invalid_request",
+                format!("the value of header `{name}` is not valid"),
+            )
+        })?;
         builder = builder.header(name, value);
     }
     // The call's deadline bounds this request too (the runtime ends the whole
@@ -159,21 +192,30 @@ impl From<reqwest::Error> for ConnectorError {
     }
 }
 
-async fn read_response(mut response: reqwest::Response, cap: usize, target: &str) -> Result<HttpResponse, ConnectorError> {
+async fn read_response(
+    mut response: reqwest::Response,
+    cap: usize,
+    target: &str,
+) -> Result<HttpResponse, ConnectorError> {
     let too_large = || {
         ConnectorError::permanent(
             "http_response_too_large",
             format!("the response from `{target}` is larger than {cap} bytes"),
         )
     };
-    if response.content_length().is_some_and(|len| len > cap as u64) {
+    if response
+        .content_length()
+        .is_some_and(|len| len > cap as u64)
+    {
         return Err(too_large());
     }
     let status = response.status().as_u16();
     let headers = response
         .headers()
         .iter()
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
         .collect();
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
@@ -182,7 +224,11 @@ async fn read_response(mut response: reqwest::Response, cap: usize, target: &str
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(HttpResponse { status, headers, body })
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn host_and_port(url: &Url) -> String {
@@ -198,7 +244,12 @@ mod tests {
     use super::*;
 
     fn allowlist(entries: &[&str]) -> HostAllowlist {
-        HostAllowlist::new(entries.iter().map(|e| e.parse().expect("valid entry")).collect())
+        HostAllowlist::new(
+            entries
+                .iter()
+                .map(|e| e.parse().expect("valid entry"))
+                .collect(),
+        )
     }
 
     fn allows(list: &HostAllowlist, url: &str) -> bool {
@@ -241,12 +292,18 @@ mod tests {
     #[test]
     fn malformed_entries_are_refused() {
         for bad in ["", "http://x.com", "x.com/path", "*.", "user@x.com"] {
-            assert!(bad.parse::<AllowedHost>().is_err(), "{bad:?} should be refused");
+            assert!(
+                bad.parse::<AllowedHost>().is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 
     #[test]
     fn entries_print_as_written() {
-        assert_eq!(allowlist(&["*.Example.com:8443", "127.0.0.1"]).entries(), ["*.example.com:8443", "127.0.0.1"]);
+        assert_eq!(
+            allowlist(&["*.Example.com:8443", "127.0.0.1"]).entries(),
+            ["*.example.com:8443", "127.0.0.1"]
+        );
     }
 }

@@ -39,24 +39,42 @@ fn store_failed(err: StoreError) -> ConnectorError {
 /// The live value of `key`.
 pub fn get(caps: &CallCapabilities, key: &str) -> Result<Option<Vec<u8>>, ConnectorError> {
     check_key(key)?;
-    caps.services.kv.kv_get(&scope(caps), key, now_ms()).map_err(store_failed)
+    caps.services
+        .kv
+        .kv_get(&scope(caps), key, now_ms())
+        .map_err(store_failed)
 }
 
 /// Stores `value` under `key`, expiring after `ttl` if given.
-pub fn set(caps: &CallCapabilities, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), ConnectorError> {
+pub fn set(
+    caps: &CallCapabilities,
+    key: &str,
+    value: &[u8],
+    ttl: Option<Duration>,
+) -> Result<(), ConnectorError> {
     check_key(key)?;
     if value.len() > MAX_VALUE_BYTES {
         return Err(ConnectorError::permanent(
             "kv_value_too_large",
-            format!("values are at most {MAX_VALUE_BYTES} bytes; this one has {}", value.len()),
+            format!(
+                "values are at most {MAX_VALUE_BYTES} bytes; this one has {}",
+                value.len()
+            ),
         ));
     }
-    let expires_at = ttl.map(|ttl| now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)));
-    caps.services.kv.kv_set(&scope(caps), key, value, expires_at).map_err(store_failed)
+    let expires_at =
+        ttl.map(|ttl| now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)));
+    caps.services
+        .kv
+        .kv_set(&scope(caps), key, value, expires_at)
+        .map_err(store_failed)
 }
 
 /// Removes `key`.
 pub fn delete(caps: &CallCapabilities, key: &str) -> Result<(), ConnectorError> {
     check_key(key)?;
-    caps.services.kv.kv_delete(&scope(caps), key).map_err(store_failed)
+    caps.services
+        .kv
+        .kv_delete(&scope(caps), key)
+        .map_err(store_failed)
 }

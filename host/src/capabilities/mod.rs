@@ -84,7 +84,13 @@ impl CallCapabilities {
         context: Arc<CallContext>,
         deadline: Instant,
     ) -> Self {
-        Self { grants, services, context, deadline, log_lines_left: AtomicU32::new(LOG_LINES_PER_CALL) }
+        Self {
+            grants,
+            services,
+            context,
+            deadline,
+            log_lines_left: AtomicU32::new(LOG_LINES_PER_CALL),
+        }
     }
 
     /// Time left before the deadline.
@@ -95,7 +101,9 @@ impl CallCapabilities {
     /// Takes one line from the call's log budget; false once it is spent.
     pub fn take_log_line(&self) -> bool {
         self.log_lines_left
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1))
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            })
             .is_ok()
     }
 }

@@ -64,13 +64,22 @@ pub struct ManifestError(pub String);
 
 impl Manifest {
     /// Parses `text`, resolving limits against `defaults` and `ceilings`.
-    pub fn parse(text: &str, defaults: &Limits, ceilings: &LimitCeilings) -> Result<Self, ManifestError> {
-        let raw: RawManifest = toml::from_str(text).map_err(|err| ManifestError(describe_toml_error(text, &err)))?;
+    pub fn parse(
+        text: &str,
+        defaults: &Limits,
+        ceilings: &LimitCeilings,
+    ) -> Result<Self, ManifestError> {
+        let raw: RawManifest =
+            toml::from_str(text).map_err(|err| ManifestError(describe_toml_error(text, &err)))?;
         if raw.description.trim().is_empty() {
             return Err(ManifestError("`description` must not be empty".into()));
         }
-        let mut config: BTreeMap<SettingKey, Option<String>> =
-            raw.capabilities.config.into_iter().map(|key| (key, None)).collect();
+        let mut config: BTreeMap<SettingKey, Option<String>> = raw
+            .capabilities
+            .config
+            .into_iter()
+            .map(|key| (key, None))
+            .collect();
         for (key, value) in raw.config_defaults {
             match config.get_mut(&key) {
                 Some(slot) => *slot = Some(value),
@@ -81,8 +90,15 @@ impl Manifest {
                 }
             }
         }
-        if let Some(dup) = raw.capabilities.secrets.iter().find(|s| config.contains_key(*s)) {
-            return Err(ManifestError(format!("`{dup}` is declared both as a config key and as a secret")));
+        if let Some(dup) = raw
+            .capabilities
+            .secrets
+            .iter()
+            .find(|s| config.contains_key(*s))
+        {
+            return Err(ManifestError(format!(
+                "`{dup}` is declared both as a config key and as a secret"
+            )));
         }
         let limits = raw
             .limits
@@ -148,7 +164,10 @@ deadline_ms = 3000
         assert_eq!(manifest.limits.deadline.as_millis(), 3000);
         assert_eq!(manifest.secrets.len(), 1);
         let base_url = SettingKey::parse("base_url").expect("key");
-        assert_eq!(manifest.config[&base_url].as_deref(), Some("http://127.0.0.1:18081"));
+        assert_eq!(
+            manifest.config[&base_url].as_deref(),
+            Some("http://127.0.0.1:18081")
+        );
     }
 
     #[test]
@@ -163,9 +182,17 @@ deadline_ms = 3000
 
     #[test]
     fn a_bad_name_says_which_rule_it_breaks() {
-        let err = parse("name = \"Bad_Name\"\nversion = \"1.0.0\"\ndescription = \"d\"\n").expect_err("bad name");
-        assert!(err.to_string().contains("not a valid connector name"), "{err}");
-        assert!(err.to_string().starts_with("invalid connector.toml: line 1, column 8"), "{err}");
+        let err = parse("name = \"Bad_Name\"\nversion = \"1.0.0\"\ndescription = \"d\"\n")
+            .expect_err("bad name");
+        assert!(
+            err.to_string().contains("not a valid connector name"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("invalid connector.toml: line 1, column 8"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -180,12 +207,18 @@ deadline_ms = 3000
     #[test]
     fn a_limit_past_the_ceiling_is_refused() {
         let text = "name = \"a\"\nversion = \"1.0.0\"\ndescription = \"d\"\n[limits]\ndeadline_ms = 3600000\n";
-        assert!(parse(text).expect_err("too long").to_string().contains("limits.deadline_ms"));
+        assert!(
+            parse(text)
+                .expect_err("too long")
+                .to_string()
+                .contains("limits.deadline_ms")
+        );
     }
 
     #[test]
     fn a_version_that_is_not_semver_is_refused() {
-        let err = parse("name = \"a\"\nversion = \"one\"\ndescription = \"d\"\n").expect_err("bad version");
+        let err = parse("name = \"a\"\nversion = \"one\"\ndescription = \"d\"\n")
+            .expect_err("bad version");
         assert!(err.to_string().contains("line 2"), "{err}");
     }
 }

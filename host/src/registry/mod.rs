@@ -50,7 +50,10 @@ impl LoadedConnector {
 
     /// Operations in the order `describe()` listed them.
     pub fn operations(&self) -> impl Iterator<Item = &CompiledOperation> {
-        self.info.operations.iter().filter_map(|op| self.operations.get(&op.name))
+        self.info
+            .operations
+            .iter()
+            .filter_map(|op| self.operations.get(&op.name))
     }
 }
 
@@ -139,8 +142,19 @@ pub const MAX_SETTING_BYTES: usize = 64 << 10;
 
 impl Registry {
     /// An empty registry; call [`Registry::restore`] to load what the store holds.
-    pub fn new(runtime: Arc<Runtime>, store: Arc<dyn RegistryStore>, defaults: Limits, ceilings: LimitCeilings) -> Self {
-        Self { runtime, store, defaults, ceilings, connectors: RwLock::default() }
+    pub fn new(
+        runtime: Arc<Runtime>,
+        store: Arc<dyn RegistryStore>,
+        defaults: Limits,
+        ceilings: LimitCeilings,
+    ) -> Self {
+        Self {
+            runtime,
+            store,
+            defaults,
+            ceilings,
+            connectors: RwLock::default(),
+        }
     }
 
     /// The runtime connectors run on.
@@ -151,7 +165,9 @@ impl Registry {
     /// The connector serving calls under `name`.
     pub fn get(&self, name: &str) -> Option<Arc<LoadedConnector>> {
         let map = self.connectors.read().unwrap_or_else(|p| p.into_inner());
-        map.iter().find(|(n, _)| n.as_str() == name).map(|(_, c)| c.clone())
+        map.iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, c)| c.clone())
     }
 
     /// Every installed connector, by name.
@@ -161,10 +177,16 @@ impl Registry {
     }
 
     /// Installs (or replaces) a connector from its manifest and component.
-    pub async fn install(&self, manifest_text: &str, wasm: Vec<u8>) -> Result<Installed, InstallError> {
+    pub async fn install(
+        &self,
+        manifest_text: &str,
+        wasm: Vec<u8>,
+    ) -> Result<Installed, InstallError> {
         let package_hash = sha256_hex(&wasm);
         let wasm: Arc<[u8]> = wasm.into();
-        let loaded = self.load(manifest_text, wasm.clone(), package_hash, now_ms()).await?;
+        let loaded = self
+            .load(manifest_text, wasm.clone(), package_hash, now_ms())
+            .await?;
         let record = ConnectorRecord {
             name: loaded.manifest.name.to_string(),
             manifest: loaded.manifest.source.clone(),
@@ -190,12 +212,20 @@ impl Registry {
             let hash = record.package_hash.clone();
             let result = match blocking(move || store.get_package(&hash)).await? {
                 Some(wasm) => self
-                    .load(&record.manifest, wasm.into(), record.package_hash.clone(), record.installed_at_ms)
+                    .load(
+                        &record.manifest,
+                        wasm.into(),
+                        record.package_hash.clone(),
+                        record.installed_at_ms,
+                    )
                     .await
                     .map(|loaded| {
                         self.activate(loaded);
                     }),
-                None => Err(InstallError::Store(format!("the package {} is missing", record.package_hash))),
+                None => Err(InstallError::Store(format!(
+                    "the package {} is missing",
+                    record.package_hash
+                ))),
             };
             if let Err(err) = result {
                 failures.push((record.name, err));
@@ -219,8 +249,16 @@ impl Registry {
     }
 
     /// Sets (`Some`) or clears (`None`) a config value or secret.
-    pub async fn set_setting(&self, name: &str, kind: SettingKind, key: &SettingKey, value: Option<String>) -> Result<(), SettingError> {
-        let connector = self.get(name).ok_or_else(|| SettingError::UnknownConnector(name.to_owned()))?;
+    pub async fn set_setting(
+        &self,
+        name: &str,
+        kind: SettingKind,
+        key: &SettingKey,
+        value: Option<String>,
+    ) -> Result<(), SettingError> {
+        let connector = self
+            .get(name)
+            .ok_or_else(|| SettingError::UnknownConnector(name.to_owned()))?;
         let settings = &connector.grants.settings;
         let declared = match kind {
             SettingKind::Config => settings.declares_config(key),
@@ -228,21 +266,44 @@ impl Registry {
         };
         if !declared {
             let (kind_name, keys) = match kind {
-                SettingKind::Config => ("config key", connector.manifest.config.keys().map(ToString::to_string).collect::<Vec<_>>()),
-                SettingKind::Secret => ("secret", connector.manifest.secrets.iter().map(ToString::to_string).collect()),
+                SettingKind::Config => (
+                    "config key",
+                    connector
+                        .manifest
+                        .config
+                        .keys()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>(),
+                ),
+                SettingKind::Secret => (
+                    "secret",
+                    connector
+                        .manifest
+                        .secrets
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                ),
             };
             return Err(SettingError::Undeclared {
                 connector: name.to_owned(),
                 kind: kind_name,
                 key: key.to_string(),
-                declared: if keys.is_empty() { "none".into() } else { keys.join(", ") },
+                declared: if keys.is_empty() {
+                    "none".into()
+                } else {
+                    keys.join(", ")
+                },
             });
         }
         let store = self.store.clone();
-        let (connector_name, key_name, stored_value) = (name.to_owned(), key.to_string(), value.clone());
+        let (connector_name, key_name, stored_value) =
+            (name.to_owned(), key.to_string(), value.clone());
         blocking(move || match stored_value {
             Some(v) => store.set_setting(kind, &connector_name, &key_name, &v),
-            None => store.delete_setting(kind, &connector_name, &key_name).map(|_| ()),
+            None => store
+                .delete_setting(kind, &connector_name, &key_name)
+                .map(|_| ()),
         })
         .await
         .map_err(|err| SettingError::Store(err.to_string()))?;
@@ -266,13 +327,25 @@ impl Registry {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(installed.name.clone(), Arc::new(loaded));
-        Installed { replaced: previous.map(|p| p.manifest.version.clone()), ..installed }
+        Installed {
+            replaced: previous.map(|p| p.manifest.version.clone()),
+            ..installed
+        }
     }
 
-    async fn load(&self, manifest_text: &str, wasm: Arc<[u8]>, package_hash: String, installed_at_ms: u64) -> Result<LoadedConnector, InstallError> {
+    async fn load(
+        &self,
+        manifest_text: &str,
+        wasm: Arc<[u8]>,
+        package_hash: String,
+        installed_at_ms: u64,
+    ) -> Result<LoadedConnector, InstallError> {
         let manifest = Manifest::parse(manifest_text, &self.defaults, &self.ceilings)?;
         let prepared = self.runtime.prepare(wasm, package_hash.clone()).await?;
-        let settings = Arc::new(Settings::new(manifest.config.clone(), manifest.secrets.clone()));
+        let settings = Arc::new(Settings::new(
+            manifest.config.clone(),
+            manifest.secrets.clone(),
+        ));
         self.load_settings(&manifest.name, &settings).await?;
         let grants = Arc::new(ConnectorGrants {
             name: manifest.name.clone(),
@@ -296,15 +369,31 @@ impl Registry {
         check_agrees(&manifest, &info)?;
         let mut operations = HashMap::new();
         for op in &info.operations {
-            let compiled = CompiledOperation::compile(op.clone()).map_err(InstallError::InvalidSchema)?;
+            let compiled =
+                CompiledOperation::compile(op.clone()).map_err(InstallError::InvalidSchema)?;
             if operations.insert(op.name.clone(), compiled).is_some() {
-                return Err(InstallError::DescribeMismatch(format!("describe() lists operation `{}` twice", op.name)));
+                return Err(InstallError::DescribeMismatch(format!(
+                    "describe() lists operation `{}` twice",
+                    op.name
+                )));
             }
         }
-        Ok(LoadedConnector { manifest, info, package_hash, installed_at_ms, grants, prepared, operations })
+        Ok(LoadedConnector {
+            manifest,
+            info,
+            package_hash,
+            installed_at_ms,
+            grants,
+            prepared,
+            operations,
+        })
     }
 
-    async fn load_settings(&self, name: &ConnectorName, settings: &Settings) -> Result<(), InstallError> {
+    async fn load_settings(
+        &self,
+        name: &ConnectorName,
+        settings: &Settings,
+    ) -> Result<(), InstallError> {
         let store = self.store.clone();
         let connector = name.to_string();
         let (config, secrets) = blocking(move || {
@@ -342,7 +431,9 @@ fn check_agrees(manifest: &Manifest, info: &ConnectorInfo) -> Result<(), Install
         )));
     }
     if info.operations.is_empty() {
-        return Err(InstallError::DescribeMismatch("describe() lists no operations".into()));
+        return Err(InstallError::DescribeMismatch(
+            "describe() lists no operations".into(),
+        ));
     }
     Ok(())
 }
@@ -356,5 +447,7 @@ where
 {
     tokio::task::spawn_blocking(work)
         .await
-        .unwrap_or_else(|join| Err(StoreError::Backend(format!("store task failed: {join}")).into()))
+        .unwrap_or_else(
+            |join| Err(StoreError::Backend(format!("store task failed: {join}")).into()),
+        )
 }

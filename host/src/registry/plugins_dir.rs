@@ -48,9 +48,13 @@ pub fn read_package(dir: &Path) -> Result<PluginPackage, String> {
         .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
         .collect();
     let [wasm_path] = wasm_files.as_slice() else {
-        return Err(format!("expected exactly one .wasm beside {MANIFEST_FILE}, found {}", wasm_files.len()));
+        return Err(format!(
+            "expected exactly one .wasm beside {MANIFEST_FILE}, found {}",
+            wasm_files.len()
+        ));
     };
-    let wasm = std::fs::read(wasm_path).map_err(|err| format!("cannot read {}: {err}", wasm_path.display()))?;
+    let wasm = std::fs::read(wasm_path)
+        .map_err(|err| format!("cannot read {}: {err}", wasm_path.display()))?;
     Ok(PluginPackage { manifest, wasm })
 }
 
@@ -70,7 +74,10 @@ impl Registry {
     }
 
     async fn install_plugin(&self, dir: &Path) -> PluginOutcome {
-        let failed = |reason: String| PluginOutcome::Failed { dir: dir.to_owned(), reason };
+        let failed = |reason: String| PluginOutcome::Failed {
+            dir: dir.to_owned(),
+            reason,
+        };
         let package = match read_package(dir) {
             Ok(package) => package,
             Err(reason) => return failed(reason),

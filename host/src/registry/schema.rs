@@ -24,16 +24,33 @@ impl CompiledOperation {
     pub fn compile(info: OperationInfo) -> Result<Self, String> {
         OperationName::parse(&info.name).map_err(|err| err.to_string())?;
         let parse = |which: &str, text: &str| {
-            serde_json::from_str::<Value>(text)
-                .map_err(|err| format!("the {which} schema of operation `{}` is not JSON: {err}", info.name))
+            serde_json::from_str::<Value>(text).map_err(|err| {
+                format!(
+                    "the {which} schema of operation `{}` is not JSON: {err}",
+                    info.name
+                )
+            })
         };
         let input_schema = parse("input", &info.input_schema)?;
         let output_schema = parse("output", &info.output_schema)?;
-        let validator = jsonschema::validator_for(&input_schema)
-            .map_err(|err| format!("the input schema of operation `{}` is not a valid JSON Schema: {err}", info.name))?;
-        jsonschema::meta::validate(&output_schema)
-            .map_err(|err| format!("the output schema of operation `{}` is not a valid JSON Schema: {err}", info.name))?;
-        Ok(Self { info, input_schema, output_schema, validator })
+        let validator = jsonschema::validator_for(&input_schema).map_err(|err| {
+            format!(
+                "the input schema of operation `{}` is not a valid JSON Schema: {err}",
+                info.name
+            )
+        })?;
+        jsonschema::meta::validate(&output_schema).map_err(|err| {
+            format!(
+                "the output schema of operation `{}` is not a valid JSON Schema: {err}",
+                info.name
+            )
+        })?;
+        Ok(Self {
+            info,
+            input_schema,
+            output_schema,
+            validator,
+        })
     }
 
     /// Checks `input` against the input schema; the error lists the violations.
@@ -44,7 +61,11 @@ impl CompiledOperation {
             .take(MAX_LISTED_VIOLATIONS)
             .map(|err| {
                 let path = err.instance_path().to_string();
-                let at = if path.is_empty() { "/".to_owned() } else { path };
+                let at = if path.is_empty() {
+                    "/".to_owned()
+                } else {
+                    path
+                };
                 format!("{at}: {err}")
             })
             .collect();
@@ -74,10 +95,18 @@ mod tests {
     fn input_that_breaks_the_schema_is_refused_with_the_path_and_rule() {
         let schema = r#"{"type":"object","required":["carrier"],"properties":{"carrier":{"type":"string"}}}"#;
         let compiled = CompiledOperation::compile(op(schema)).expect("valid schema");
-        assert!(compiled.validate_input(&serde_json::json!({"carrier": "zto"})).is_ok());
-        let err = compiled.validate_input(&serde_json::json!({"carrier": 5})).expect_err("wrong type");
+        assert!(
+            compiled
+                .validate_input(&serde_json::json!({"carrier": "zto"}))
+                .is_ok()
+        );
+        let err = compiled
+            .validate_input(&serde_json::json!({"carrier": 5}))
+            .expect_err("wrong type");
         assert_eq!(err, r#"/carrier: 5 is not of type "string""#);
-        let err = compiled.validate_input(&serde_json::json!({})).expect_err("missing");
+        let err = compiled
+            .validate_input(&serde_json::json!({}))
+            .expect_err("missing");
         assert_eq!(err, r#"/: "carrier" is a required property"#);
     }
 

@@ -31,49 +31,87 @@ pub fn add_to_linker(linker: &mut wasmtime::component::Linker<CallState>) -> was
 
 impl From<model::ConnectorError> for types::ConnectorError {
     fn from(err: model::ConnectorError) -> Self {
-        Self { code: err.code, message: err.message, retryable: err.retryable }
+        Self {
+            code: err.code,
+            message: err.message,
+            retryable: err.retryable,
+        }
     }
 }
 
 impl From<types::ConnectorError> for model::ConnectorError {
     fn from(err: types::ConnectorError) -> Self {
-        Self { code: err.code, message: err.message, retryable: err.retryable }
+        Self {
+            code: err.code,
+            message: err.message,
+            retryable: err.retryable,
+        }
     }
 }
 
 impl From<types::HttpRequest> for model::HttpRequest {
     fn from(r: types::HttpRequest) -> Self {
-        Self { method: r.method, url: r.url, headers: r.headers, body: r.body }
+        Self {
+            method: r.method,
+            url: r.url,
+            headers: r.headers,
+            body: r.body,
+        }
     }
 }
 
 impl From<model::HttpRequest> for types::HttpRequest {
     fn from(r: model::HttpRequest) -> Self {
-        Self { method: r.method, url: r.url, headers: r.headers, body: r.body }
+        Self {
+            method: r.method,
+            url: r.url,
+            headers: r.headers,
+            body: r.body,
+        }
     }
 }
 
 impl From<model::HttpResponse> for types::HttpResponse {
     fn from(r: model::HttpResponse) -> Self {
-        Self { status: r.status, headers: r.headers, body: r.body }
+        Self {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        }
     }
 }
 
 impl From<types::HttpResponse> for model::HttpResponse {
     fn from(r: types::HttpResponse) -> Self {
-        Self { status: r.status, headers: r.headers, body: r.body }
+        Self {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        }
     }
 }
 
 impl From<types::Event> for model::Event {
     fn from(e: types::Event) -> Self {
-        Self { id: e.id, kind: e.kind, subject: e.subject, time_ms: e.time_ms, data: e.data }
+        Self {
+            id: e.id,
+            kind: e.kind,
+            subject: e.subject,
+            time_ms: e.time_ms,
+            data: e.data,
+        }
     }
 }
 
 impl From<model::Event> for types::Event {
     fn from(e: model::Event) -> Self {
-        Self { id: e.id, kind: e.kind, subject: e.subject, time_ms: e.time_ms, data: e.data }
+        Self {
+            id: e.id,
+            kind: e.kind,
+            subject: e.subject,
+            time_ms: e.time_ms,
+            data: e.data,
+        }
     }
 }
 
@@ -114,7 +152,10 @@ fn call_context(state: &CallState) -> types::CallContext {
 impl types::Host for CallState {}
 
 impl http::Host for CallState {
-    async fn send(&mut self, req: types::HttpRequest) -> wasmtime::Result<Result<types::HttpResponse, types::ConnectorError>> {
+    async fn send(
+        &mut self,
+        req: types::HttpRequest,
+    ) -> wasmtime::Result<Result<types::HttpResponse, types::ConnectorError>> {
         Ok(capabilities::http::send(&self.caps, req.into())
             .await
             .map(Into::into)
@@ -123,11 +164,19 @@ impl http::Host for CallState {
 }
 
 impl kv::Host for CallState {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, types::ConnectorError>> {
+    async fn get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, types::ConnectorError>> {
         Ok(capabilities::kv::get(&self.caps, &key).map_err(Into::into))
     }
 
-    async fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> wasmtime::Result<Result<(), types::ConnectorError>> {
+    async fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+    ) -> wasmtime::Result<Result<(), types::ConnectorError>> {
         let ttl = ttl_ms.map(Duration::from_millis);
         Ok(capabilities::kv::set(&self.caps, &key, &value, ttl).map_err(Into::into))
     }
@@ -162,7 +211,12 @@ impl log::Host for CallState {
 }
 
 impl events::Host for CallState {
-    async fn emit(&mut self, kind: String, subject: Option<String>, data: String) -> wasmtime::Result<Result<String, types::ConnectorError>> {
+    async fn emit(
+        &mut self,
+        kind: String,
+        subject: Option<String>,
+        data: String,
+    ) -> wasmtime::Result<Result<String, types::ConnectorError>> {
         Ok(capabilities::events::emit(&self.caps, kind, subject, data)
             .await
             .map_err(Into::into))
@@ -170,7 +224,10 @@ impl events::Host for CallState {
 }
 
 /// Calls the `describe` export of a fresh instance.
-pub async fn describe(pre: &ConnectorPre<CallState>, store: &mut wasmtime::Store<CallState>) -> wasmtime::Result<model::ConnectorInfo> {
+pub async fn describe(
+    pre: &ConnectorPre<CallState>,
+    store: &mut wasmtime::Store<CallState>,
+) -> wasmtime::Result<model::ConnectorInfo> {
     let instance = pre.instantiate_async(&mut *store).await?;
     Ok(instance.call_describe(store).await?.into())
 }

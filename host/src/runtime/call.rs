@@ -30,7 +30,10 @@ pub struct CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -111,7 +114,10 @@ pub fn classify(err: &wasmtime::Error, deadline_ms: u64) -> CallError {
             other => CallError::Trapped(other.to_string()),
         };
     }
-    if err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+    if err
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
         return CallError::CapacityExhausted;
     }
     CallError::Internal(format!("{err:#}"))

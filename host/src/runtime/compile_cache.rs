@@ -40,16 +40,25 @@ impl CompileCache {
         std::fs::create_dir_all(dir)?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        Ok(Self { dir: dir.to_owned(), engine_fingerprint: format!("{:016x}", hasher.finish()) })
+        Ok(Self {
+            dir: dir.to_owned(),
+            engine_fingerprint: format!("{:016x}", hasher.finish()),
+        })
     }
 
     fn artifact_path(&self, package_hash: &str) -> PathBuf {
-        self.dir.join(format!("{package_hash}-{}.cwasm", self.engine_fingerprint))
+        self.dir
+            .join(format!("{package_hash}-{}.cwasm", self.engine_fingerprint))
     }
 
     /// The compiled form of `wasm` (whose hash is `package_hash`), from the
     /// cache when a valid artifact exists, else compiled and cached.
-    pub fn load_or_compile(&self, engine: &Engine, wasm: &[u8], package_hash: &str) -> wasmtime::Result<(Component, CacheOutcome)> {
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        package_hash: &str,
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.artifact_path(package_hash);
         if let Some(component) = self.load(engine, &path) {
             return Ok((component, CacheOutcome::Hit));

@@ -27,7 +27,10 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { max_instances: 1_000, max_memory_bytes: 512 << 20 }
+        Self {
+            max_instances: 1_000,
+            max_memory_bytes: 512 << 20,
+        }
     }
 }
 
@@ -81,7 +84,10 @@ impl EpochTicker {
                     engine.increment_epoch();
                 }
             })?;
-        Ok(Self { stop, thread: Some(thread) })
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 

@@ -103,11 +103,22 @@ pub struct LimitOutOfRange {
     pub max: u64,
 }
 
-fn within(name: &'static str, requested: Option<u64>, default: u64, min: u64, max: u64) -> Result<u64, LimitOutOfRange> {
+fn within(
+    name: &'static str,
+    requested: Option<u64>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, LimitOutOfRange> {
     match requested {
         None => Ok(default.min(max)),
         Some(value) if (min..=max).contains(&value) => Ok(value),
-        Some(value) => Err(LimitOutOfRange { name, requested: value, min, max }),
+        Some(value) => Err(LimitOutOfRange {
+            name,
+            requested: value,
+            min,
+            max,
+        }),
     }
 }
 
@@ -117,15 +128,43 @@ fn millis(duration: Duration) -> u64 {
 
 impl LimitOverrides {
     /// Applies these overrides to `defaults`, refusing any beyond `ceilings`.
-    pub fn resolve(&self, defaults: &Limits, ceilings: &LimitCeilings) -> Result<Limits, LimitOutOfRange> {
-        let deadline_ms = within("deadline_ms", self.deadline_ms, millis(defaults.deadline), 1, millis(ceilings.deadline))?;
-        let http_timeout_ms = within("http_timeout_ms", self.http_timeout_ms, millis(defaults.http_timeout), 1, millis(ceilings.deadline))?;
+    pub fn resolve(
+        &self,
+        defaults: &Limits,
+        ceilings: &LimitCeilings,
+    ) -> Result<Limits, LimitOutOfRange> {
+        let deadline_ms = within(
+            "deadline_ms",
+            self.deadline_ms,
+            millis(defaults.deadline),
+            1,
+            millis(ceilings.deadline),
+        )?;
+        let http_timeout_ms = within(
+            "http_timeout_ms",
+            self.http_timeout_ms,
+            millis(defaults.http_timeout),
+            1,
+            millis(ceilings.deadline),
+        )?;
         let as_u64 = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
         let as_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         Ok(Limits {
             deadline: Duration::from_millis(deadline_ms),
-            memory_bytes: within("memory_bytes", self.memory_bytes, defaults.memory_bytes, 1 << 20, ceilings.memory_bytes)?,
-            table_elements: within("table_elements", self.table_elements, defaults.table_elements, 1, ceilings.table_elements)?,
+            memory_bytes: within(
+                "memory_bytes",
+                self.memory_bytes,
+                defaults.memory_bytes,
+                1 << 20,
+                ceilings.memory_bytes,
+            )?,
+            table_elements: within(
+                "table_elements",
+                self.table_elements,
+                defaults.table_elements,
+                1,
+                ceilings.table_elements,
+            )?,
             instances: u32::try_from(within(
                 "instances",
                 self.instances.map(u64::from),
@@ -204,19 +243,35 @@ fn grow(used: &mut u64, current: usize, desired: usize, limit: u64) -> bool {
 }
 
 impl wasmtime::ResourceLimiter for CallLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if grow(&mut self.memory_used, current, desired, self.memory_limit) {
             Ok(true)
         } else {
-            Err(LimitExceeded::Memory { limit: self.memory_limit }.into())
+            Err(LimitExceeded::Memory {
+                limit: self.memory_limit,
+            }
+            .into())
         }
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if grow(&mut self.table_used, current, desired, self.table_limit) {
             Ok(true)
         } else {
-            Err(LimitExceeded::TableElements { limit: self.table_limit }.into())
+            Err(LimitExceeded::TableElements {
+                limit: self.table_limit,
+            }
+            .into())
         }
     }
 
@@ -239,7 +294,11 @@ mod tests {
     use wasmtime::ResourceLimiter;
 
     fn limiter(memory: u64, tables: u64) -> CallLimiter {
-        CallLimiter::new(&Limits { memory_bytes: memory, table_elements: tables, ..Limits::default() })
+        CallLimiter::new(&Limits {
+            memory_bytes: memory,
+            table_elements: tables,
+            ..Limits::default()
+        })
     }
 
     fn is_exceeded(result: wasmtime::Result<bool>, expected: LimitExceeded) -> bool {
@@ -251,28 +310,47 @@ mod tests {
         let mut at_limit = limiter(1000, 10);
         assert!(at_limit.memory_growing(0, 1000, None).expect("inside"));
         let mut over = limiter(1000, 10);
-        assert!(is_exceeded(over.memory_growing(0, 1001, None), LimitExceeded::Memory { limit: 1000 }));
+        assert!(is_exceeded(
+            over.memory_growing(0, 1001, None),
+            LimitExceeded::Memory { limit: 1000 }
+        ));
     }
 
     #[test]
     fn memory_is_counted_across_every_memory_of_the_instance() {
         let mut limiter = limiter(1000, 10);
         assert!(limiter.memory_growing(0, 600, None).expect("first memory"));
-        assert!(is_exceeded(limiter.memory_growing(0, 401, None), LimitExceeded::Memory { limit: 1000 }));
-        assert!(limiter.memory_growing(0, 400, None).expect("second memory fits"));
+        assert!(is_exceeded(
+            limiter.memory_growing(0, 401, None),
+            LimitExceeded::Memory { limit: 1000 }
+        ));
+        assert!(
+            limiter
+                .memory_growing(0, 400, None)
+                .expect("second memory fits")
+        );
     }
 
     #[test]
     fn table_elements_up_to_the_limit_are_granted_and_one_more_is_refused() {
         let mut limiter = limiter(1000, 10);
         assert!(limiter.table_growing(0, 10, None).expect("inside"));
-        assert!(is_exceeded(limiter.table_growing(10, 11, None), LimitExceeded::TableElements { limit: 10 }));
+        assert!(is_exceeded(
+            limiter.table_growing(10, 11, None),
+            LimitExceeded::TableElements { limit: 10 }
+        ));
     }
 
     #[test]
     fn overrides_replace_defaults_within_the_ceilings() {
-        let overrides = LimitOverrides { deadline_ms: Some(250), memory_bytes: Some(2 << 20), ..Default::default() };
-        let limits = overrides.resolve(&Limits::default(), &LimitCeilings::default()).expect("valid");
+        let overrides = LimitOverrides {
+            deadline_ms: Some(250),
+            memory_bytes: Some(2 << 20),
+            ..Default::default()
+        };
+        let limits = overrides
+            .resolve(&Limits::default(), &LimitCeilings::default())
+            .expect("valid");
         assert_eq!(limits.deadline, Duration::from_millis(250));
         assert_eq!(limits.memory_bytes, 2 << 20);
         assert_eq!(limits.output_bytes, Limits::default().output_bytes);
@@ -281,20 +359,38 @@ mod tests {
     #[test]
     fn an_override_at_the_ceiling_is_accepted_and_one_past_it_is_refused() {
         let ceilings = LimitCeilings::default();
-        let at = LimitOverrides { memory_bytes: Some(ceilings.memory_bytes), ..Default::default() };
+        let at = LimitOverrides {
+            memory_bytes: Some(ceilings.memory_bytes),
+            ..Default::default()
+        };
         assert!(at.resolve(&Limits::default(), &ceilings).is_ok());
-        let past = LimitOverrides { memory_bytes: Some(ceilings.memory_bytes + 1), ..Default::default() };
-        let err = past.resolve(&Limits::default(), &ceilings).expect_err("past the ceiling");
+        let past = LimitOverrides {
+            memory_bytes: Some(ceilings.memory_bytes + 1),
+            ..Default::default()
+        };
+        let err = past
+            .resolve(&Limits::default(), &ceilings)
+            .expect_err("past the ceiling");
         assert_eq!(err.name, "memory_bytes");
         assert_eq!(
             err.to_string(),
-            format!("limits.memory_bytes = {} is outside the allowed range 1048576..={}", ceilings.memory_bytes + 1, ceilings.memory_bytes)
+            format!(
+                "limits.memory_bytes = {} is outside the allowed range 1048576..={}",
+                ceilings.memory_bytes + 1,
+                ceilings.memory_bytes
+            )
         );
     }
 
     #[test]
     fn a_zero_deadline_is_refused() {
-        let zero = LimitOverrides { deadline_ms: Some(0), ..Default::default() };
-        assert!(zero.resolve(&Limits::default(), &LimitCeilings::default()).is_err());
+        let zero = LimitOverrides {
+            deadline_ms: Some(0),
+            ..Default::default()
+        };
+        assert!(
+            zero.resolve(&Limits::default(), &LimitCeilings::default())
+                .is_err()
+        );
     }
 }

@@ -77,14 +77,24 @@ fn check_preamble(wasm: &[u8]) -> Result<(), LoadError> {
 
 impl Runtime {
     /// Builds the engine, linker and cache and starts the epoch ticker.
-    pub fn new(settings: &EngineSettings, cache_dir: &std::path::Path, services: Arc<HostServices>) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &EngineSettings,
+        cache_dir: &std::path::Path,
+        services: Arc<HostServices>,
+    ) -> anyhow::Result<Self> {
         let engine = build_engine(settings)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::add_to_linker(&mut linker)?;
         let cache = CompileCache::new(cache_dir, &engine)?;
         let ticker = EpochTicker::start(engine.clone())?;
-        Ok(Self { engine, linker, cache, services, _ticker: ticker })
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            services,
+            _ticker: ticker,
+        })
     }
 
     /// The engine, for callers that need to compile test fixtures.
@@ -95,19 +105,34 @@ impl Runtime {
     /// Compiles (or loads from cache) and checks a component.
     ///
     /// Compilation runs on a blocking thread so it never stalls calls.
-    pub async fn prepare(self: &Arc<Self>, wasm: Arc<[u8]>, package_hash: String) -> Result<Prepared, LoadError> {
+    pub async fn prepare(
+        self: &Arc<Self>,
+        wasm: Arc<[u8]>,
+        package_hash: String,
+    ) -> Result<Prepared, LoadError> {
         check_preamble(&wasm)?;
         let runtime = self.clone();
-        let compiled = tokio::task::spawn_blocking(move || runtime.cache.load_or_compile(&runtime.engine, &wasm, &package_hash))
-            .await
-            .map_err(|err| LoadError::Internal(err.to_string()))?;
-        let (component, cache) = compiled.map_err(|err| LoadError::InvalidComponent(format!("the component is not valid: {}", err.root_cause())))?;
+        let compiled = tokio::task::spawn_blocking(move || {
+            runtime
+                .cache
+                .load_or_compile(&runtime.engine, &wasm, &package_hash)
+        })
+        .await
+        .map_err(|err| LoadError::Internal(err.to_string()))?;
+        let (component, cache) = compiled.map_err(|err| {
+            LoadError::InvalidComponent(format!("the component is not valid: {}", err.root_cause()))
+        })?;
         self.check_exports(&component)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|err| {
-            LoadError::WorldMismatch(format!("the component needs an import the host does not provide: {}", err.root_cause()))
+            LoadError::WorldMismatch(format!(
+                "the component needs an import the host does not provide: {}",
+                err.root_cause()
+            ))
         })?;
         let pre = ConnectorBindingsPre::new(instance_pre).map_err(|err| {
-            LoadError::WorldMismatch(format!("the component's exports do not match the world {WORLD}: {err:#}"))
+            LoadError::WorldMismatch(format!(
+                "the component's exports do not match the world {WORLD}: {err:#}"
+            ))
         })?;
         Ok(Prepared { pre, cache })
     }
@@ -116,7 +141,12 @@ impl Runtime {
         let exports: Vec<(String, bool)> = component
             .component_type()
             .exports(&self.engine)
-            .map(|(name, item)| (name.to_owned(), matches!(item.ty, ComponentItem::ComponentFunc(_))))
+            .map(|(name, item)| {
+                (
+                    name.to_owned(),
+                    matches!(item.ty, ComponentItem::ComponentFunc(_)),
+                )
+            })
             .collect();
         for required in bindings::REQUIRED_EXPORTS {
             match exports.iter().find(|(name, _)| name == required) {
@@ -137,14 +167,24 @@ impl Runtime {
     }
 
     /// Runs `body` in a fresh store for one call under `grants`' limits.
-    async fn run<R, F, Fut>(&self, grants: &Arc<ConnectorGrants>, context: Arc<CallContext>, body: F) -> Result<R, CallError>
+    async fn run<R, F, Fut>(
+        &self,
+        grants: &Arc<ConnectorGrants>,
+        context: Arc<CallContext>,
+        body: F,
+    ) -> Result<R, CallError>
     where
         F: FnOnce(Store<CallState>) -> Fut,
         Fut: Future<Output = wasmtime::Result<R>>,
     {
         let budget = grants.limits.deadline;
         let deadline_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
-        let caps = Arc::new(CallCapabilities::new(grants.clone(), self.services.clone(), context, Instant::now() + budget));
+        let caps = Arc::new(CallCapabilities::new(
+            grants.clone(),
+            self.services.clone(),
+            context,
+            Instant::now() + budget,
+        ));
         let store = new_store(&self.engine, caps);
         match tokio::time::timeout(budget, body(store)).await {
             Ok(Ok(value)) => Ok(value),
@@ -154,9 +194,17 @@ impl Runtime {
     }
 
     /// Asks a component to describe itself.
-    pub async fn describe(&self, prepared: &Prepared, grants: &Arc<ConnectorGrants>, context: Arc<CallContext>) -> Result<ConnectorInfo, CallError> {
+    pub async fn describe(
+        &self,
+        prepared: &Prepared,
+        grants: &Arc<ConnectorGrants>,
+        context: Arc<CallContext>,
+    ) -> Result<ConnectorInfo, CallError> {
         let pre = prepared.pre.clone();
-        self.run(grants, context, |mut store| async move { bindings::describe(&pre, &mut store).await }).await
+        self.run(grants, context, |mut store| async move {
+            bindings::describe(&pre, &mut store).await
+        })
+        .await
     }
 
     /// Invokes `operation` with the JSON text `input`; returns JSON text.
@@ -171,7 +219,9 @@ impl Runtime {
         let pre = prepared.pre.clone();
         let redact = grants.settings.clone();
         let output = self
-            .run(grants, context, |mut store| async move { bindings::invoke(&pre, &mut store, operation, input).await })
+            .run(grants, context, |mut store| async move {
+                bindings::invoke(&pre, &mut store, operation, input).await
+            })
             .await?
             .map_err(|mut err| {
                 err.message = redact.redact(&err.message);
@@ -179,9 +229,13 @@ impl Runtime {
             })?;
         let limit = grants.limits.output_bytes;
         if output.len() > limit {
-            return Err(CallError::OutputTooLarge { size: output.len(), limit });
+            return Err(CallError::OutputTooLarge {
+                size: output.len(),
+                limit,
+            });
         }
-        serde_json::from_str::<serde::de::IgnoredAny>(&output).map_err(|err| CallError::InvalidOutput(err.to_string()))?;
+        serde_json::from_str::<serde::de::IgnoredAny>(&output)
+            .map_err(|err| CallError::InvalidOutput(err.to_string()))?;
         Ok(output)
     }
 
@@ -195,16 +249,26 @@ impl Runtime {
         request: HttpRequest,
     ) -> Result<WebhookOutcome, CallError> {
         let pre = prepared.pre.clone();
-        self.run(grants, context, |mut store| async move { bindings::handle_webhook(&pre, &mut store, hook, request).await })
-            .await?
-            .map_err(CallError::Connector)
+        self.run(grants, context, |mut store| async move {
+            bindings::handle_webhook(&pre, &mut store, hook, request).await
+        })
+        .await?
+        .map_err(CallError::Connector)
     }
 
     /// Delivers an event to the connector.
-    pub async fn on_event(&self, prepared: &Prepared, grants: &Arc<ConnectorGrants>, context: Arc<CallContext>, event: Event) -> Result<(), CallError> {
+    pub async fn on_event(
+        &self,
+        prepared: &Prepared,
+        grants: &Arc<ConnectorGrants>,
+        context: Arc<CallContext>,
+        event: Event,
+    ) -> Result<(), CallError> {
         let pre = prepared.pre.clone();
-        self.run(grants, context, |mut store| async move { bindings::on_event(&pre, &mut store, event).await })
-            .await?
-            .map_err(CallError::Connector)
+        self.run(grants, context, |mut store| async move {
+            bindings::on_event(&pre, &mut store, event).await
+        })
+        .await?
+        .map_err(CallError::Connector)
     }
 }

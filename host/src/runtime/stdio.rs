@@ -22,12 +22,18 @@ pub struct GuestOutput {
 impl GuestOutput {
     /// The guest's standard output for one call.
     pub fn stdout(caps: Arc<CallCapabilities>) -> Self {
-        Self { caps, source: Source::Stdout }
+        Self {
+            caps,
+            source: Source::Stdout,
+        }
     }
 
     /// The guest's standard error for one call.
     pub fn stderr(caps: Arc<CallCapabilities>) -> Self {
-        Self { caps, source: Source::Stderr }
+        Self {
+            caps,
+            source: Source::Stderr,
+        }
     }
 }
 
@@ -55,7 +61,10 @@ struct LineWriter {
 
 impl LineWriter {
     fn new(output: GuestOutput) -> Self {
-        Self { output, pending: Vec::new() }
+        Self {
+            output,
+            pending: Vec::new(),
+        }
     }
 
     fn accept(&mut self, mut bytes: &[u8]) {
@@ -79,7 +88,12 @@ impl LineWriter {
             Source::Stderr => Level::Warn,
             _ => Level::Info,
         };
-        log::write(&self.output.caps, self.output.source, level, line.trim_end_matches('\r'));
+        log::write(
+            &self.output.caps,
+            self.output.source,
+            level,
+            line.trim_end_matches('\r'),
+        );
         self.pending.clear();
     }
 }
@@ -111,7 +125,11 @@ impl OutputStream for LineWriter {
 }
 
 impl AsyncWrite for LineWriter {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.get_mut().accept(buf);
         Poll::Ready(Ok(buf.len()))
     }

@@ -71,11 +71,21 @@ pub enum SettingKind {
 /// Operator-provided config values and secrets, per connector.
 pub trait SettingsStore: Send + Sync {
     /// Sets `key` of `connector` to `value` and flushes it to disk.
-    fn set_setting(&self, kind: SettingKind, connector: &str, key: &str, value: &str) -> StoreResult<()>;
+    fn set_setting(
+        &self,
+        kind: SettingKind,
+        connector: &str,
+        key: &str,
+        value: &str,
+    ) -> StoreResult<()>;
     /// Removes a setting; returns whether it existed.
     fn delete_setting(&self, kind: SettingKind, connector: &str, key: &str) -> StoreResult<bool>;
     /// Every setting of one kind for `connector`, as `(key, value)` pairs.
-    fn list_settings(&self, kind: SettingKind, connector: &str) -> StoreResult<Vec<(String, String)>>;
+    fn list_settings(
+        &self,
+        kind: SettingKind,
+        connector: &str,
+    ) -> StoreResult<Vec<(String, String)>>;
 }
 
 /// The scope of a connector's key-value data: one connector, one tenant.
@@ -92,7 +102,13 @@ pub trait KvStore: Send + Sync {
     /// The live value of `key`, or `None` if absent or expired at `now_ms`.
     fn kv_get(&self, scope: &KvScope, key: &str, now_ms: u64) -> StoreResult<Option<Vec<u8>>>;
     /// Stores `value`, expiring at `expires_at_ms` if given.
-    fn kv_set(&self, scope: &KvScope, key: &str, value: &[u8], expires_at_ms: Option<u64>) -> StoreResult<()>;
+    fn kv_set(
+        &self,
+        scope: &KvScope,
+        key: &str,
+        value: &[u8],
+        expires_at_ms: Option<u64>,
+    ) -> StoreResult<()>;
     /// Removes `key`.
     fn kv_delete(&self, scope: &KvScope, key: &str) -> StoreResult<()>;
     /// Removes every entry that expired before `now_ms`; returns how many.

@@ -123,7 +123,10 @@ impl ConnectorStore for SledStore {
             return Ok(false);
         };
         let old: ConnectorRecord = decode_json(name.as_bytes(), &old)?;
-        let still_used = self.list_connectors()?.iter().any(|r| r.package_hash == old.package_hash);
+        let still_used = self
+            .list_connectors()?
+            .iter()
+            .any(|r| r.package_hash == old.package_hash);
         if !still_used {
             self.packages.remove(old.package_hash.as_bytes())?;
         }
@@ -139,7 +142,13 @@ impl ConnectorStore for SledStore {
 }
 
 impl SettingsStore for SledStore {
-    fn set_setting(&self, kind: SettingKind, connector: &str, key: &str, value: &str) -> StoreResult<()> {
+    fn set_setting(
+        &self,
+        kind: SettingKind,
+        connector: &str,
+        key: &str,
+        value: &str,
+    ) -> StoreResult<()> {
         self.settings_tree(kind)
             .insert(composite_key(&[connector, key]), value.as_bytes())?;
         self.flush()
@@ -154,7 +163,11 @@ impl SettingsStore for SledStore {
         Ok(existed)
     }
 
-    fn list_settings(&self, kind: SettingKind, connector: &str) -> StoreResult<Vec<(String, String)>> {
+    fn list_settings(
+        &self,
+        kind: SettingKind,
+        connector: &str,
+    ) -> StoreResult<Vec<(String, String)>> {
         let prefix = prefix_of(&[connector]);
         self.settings_tree(kind)
             .scan_prefix(&prefix)
@@ -202,9 +215,16 @@ impl KvStore for SledStore {
         Ok(Some(stored[8..].to_vec()))
     }
 
-    fn kv_set(&self, scope: &KvScope, key: &str, value: &[u8], expires_at_ms: Option<u64>) -> StoreResult<()> {
+    fn kv_set(
+        &self,
+        scope: &KvScope,
+        key: &str,
+        value: &[u8],
+        expires_at_ms: Option<u64>,
+    ) -> StoreResult<()> {
         let full_key = composite_key(&[&scope.connector, &scope.tenant, key]);
-        self.kv.insert(full_key, encode_kv_value(value, expires_at_ms))?;
+        self.kv
+            .insert(full_key, encode_kv_value(value, expires_at_ms))?;
         Ok(())
     }
 
@@ -267,14 +287,22 @@ mod tests {
     }
 
     fn scope(connector: &str, tenant: &str) -> KvScope {
-        KvScope { connector: connector.into(), tenant: tenant.into() }
+        KvScope {
+            connector: connector.into(),
+            tenant: tenant.into(),
+        }
     }
 
     #[test]
     fn kv_values_are_private_to_their_connector_and_tenant() {
         let (_dir, store) = open();
-        store.kv_set(&scope("a", "t1"), "k", b"one", None).expect("set");
-        assert_eq!(store.kv_get(&scope("a", "t1"), "k", 0).expect("get"), Some(b"one".to_vec()));
+        store
+            .kv_set(&scope("a", "t1"), "k", b"one", None)
+            .expect("set");
+        assert_eq!(
+            store.kv_get(&scope("a", "t1"), "k", 0).expect("get"),
+            Some(b"one".to_vec())
+        );
         assert_eq!(store.kv_get(&scope("a", "t2"), "k", 0).expect("get"), None);
         assert_eq!(store.kv_get(&scope("b", "t1"), "k", 0).expect("get"), None);
     }
@@ -285,7 +313,10 @@ mod tests {
         let s = scope("a", "t");
         store.kv_set(&s, "short", b"x", Some(1_000)).expect("set");
         store.kv_set(&s, "long", b"y", Some(5_000)).expect("set");
-        assert_eq!(store.kv_get(&s, "short", 999).expect("get"), Some(b"x".to_vec()));
+        assert_eq!(
+            store.kv_get(&s, "short", 999).expect("get"),
+            Some(b"x".to_vec())
+        );
         assert_eq!(store.kv_get(&s, "short", 1_000).expect("get"), None);
         assert_eq!(store.kv_sweep_expired(6_000).expect("sweep"), 1);
         assert_eq!(store.kv_get(&s, "long", 0).expect("get"), None);
@@ -294,13 +325,24 @@ mod tests {
     #[test]
     fn settings_of_one_connector_do_not_leak_into_a_prefix_sibling() {
         let (_dir, store) = open();
-        store.set_setting(SettingKind::Config, "pay", "url", "a").expect("set");
-        store.set_setting(SettingKind::Config, "payment", "url", "b").expect("set");
+        store
+            .set_setting(SettingKind::Config, "pay", "url", "a")
+            .expect("set");
+        store
+            .set_setting(SettingKind::Config, "payment", "url", "b")
+            .expect("set");
         assert_eq!(
-            store.list_settings(SettingKind::Config, "pay").expect("list"),
+            store
+                .list_settings(SettingKind::Config, "pay")
+                .expect("list"),
             vec![("url".to_string(), "a".to_string())]
         );
-        assert!(store.list_settings(SettingKind::Secret, "pay").expect("list").is_empty());
+        assert!(
+            store
+                .list_settings(SettingKind::Secret, "pay")
+                .expect("list")
+                .is_empty()
+        );
     }
 
     #[test]
@@ -314,11 +356,18 @@ mod tests {
         };
         store.put_package("h", b"wasm").expect("package");
         store.put_connector(&record).expect("record");
-        store.set_setting(SettingKind::Secret, "c", "api_key", "s").expect("secret");
+        store
+            .set_setting(SettingKind::Secret, "c", "api_key", "s")
+            .expect("secret");
         assert!(store.delete_connector("c").expect("delete"));
         assert!(!store.delete_connector("c").expect("delete again"));
         assert_eq!(store.get_package("h").expect("get"), None);
-        assert!(store.list_settings(SettingKind::Secret, "c").expect("list").is_empty());
+        assert!(
+            store
+                .list_settings(SettingKind::Secret, "c")
+                .expect("list")
+                .is_empty()
+        );
     }
 
     #[test]
@@ -336,7 +385,9 @@ mod tests {
         {
             let store = SledStore::open(dir.path()).expect("open");
             store.append_event(&event).expect("append");
-            store.set_setting(SettingKind::Secret, "c", "k", "v").expect("secret");
+            store
+                .set_setting(SettingKind::Secret, "c", "k", "v")
+                .expect("secret");
         }
         let store = SledStore::open(dir.path()).expect("reopen");
         let events = store.read_events(0, 10).expect("read");

@@ -59,10 +59,23 @@ impl TestHost {
         Self { app, router, data }
     }
 
+    /// Stops this host (releasing the store) and starts a new one on its data.
+    pub async fn restart(self) -> Self {
+        let Self { app, router, data } = self;
+        drop(router);
+        drop(app);
+        Self::start_in(data).await
+    }
+
     /// Installs a packaged connector through the registry.
     pub async fn install(&self, kind: &str, name: &str) {
         let (manifest, wasm) = package(kind, name);
-        self.app.state.registry.install(&manifest, wasm).await.unwrap();
+        self.app
+            .state
+            .registry
+            .install(&manifest, wasm)
+            .await
+            .unwrap();
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
@@ -71,20 +84,32 @@ impl TestHost {
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { status, headers, json, text: String::from_utf8_lossy(&bytes).into_owned() }
+        Reply {
+            status,
+            headers,
+            json,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     }
 
     pub async fn get(&self, uri: &str) -> Reply {
-        self.send(Request::get(uri).body(Body::empty()).unwrap()).await
-    }
-
-    pub async fn post_json(&self, uri: &str, body: &str) -> Reply {
-        self.send(Request::post(uri).header("content-type", "application/json").body(Body::from(body.to_owned())).unwrap())
+        self.send(Request::get(uri).body(Body::empty()).unwrap())
             .await
     }
 
+    pub async fn post_json(&self, uri: &str, body: &str) -> Reply {
+        self.send(
+            Request::post(uri)
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_owned()))
+                .unwrap(),
+        )
+        .await
+    }
+
     pub async fn invoke(&self, connector: &str, op: &str, body: &str) -> Reply {
-        self.post_json(&format!("/v1/connectors/{connector}/operations/{op}"), body).await
+        self.post_json(&format!("/v1/connectors/{connector}/operations/{op}"), body)
+            .await
     }
 
     pub async fn put_setting(&self, connector: &str, kind: &str, key: &str, value: &str) -> Reply {
@@ -103,11 +128,29 @@ impl TestHost {
         self.install("plugins", "logistics-tracking").await;
         self.install("plugins", "payment-link").await;
         for (name, url, key) in [
-            ("logistics-tracking", sandbox.logistics_url(), switchboard_sandbox::LOGISTICS_API_KEY),
-            ("payment-link", sandbox.payment_url(), switchboard_sandbox::PAYMENT_API_KEY),
+            (
+                "logistics-tracking",
+                sandbox.logistics_url(),
+                switchboard_sandbox::LOGISTICS_API_KEY,
+            ),
+            (
+                "payment-link",
+                sandbox.payment_url(),
+                switchboard_sandbox::PAYMENT_API_KEY,
+            ),
         ] {
-            assert_eq!(self.put_setting(name, "config", "base_url", &url).await.status, StatusCode::NO_CONTENT);
-            assert_eq!(self.put_setting(name, "secrets", "api_key", key).await.status, StatusCode::NO_CONTENT);
+            assert_eq!(
+                self.put_setting(name, "config", "base_url", &url)
+                    .await
+                    .status,
+                StatusCode::NO_CONTENT
+            );
+            assert_eq!(
+                self.put_setting(name, "secrets", "api_key", key)
+                    .await
+                    .status,
+                StatusCode::NO_CONTENT
+            );
         }
     }
 }
@@ -124,7 +167,10 @@ pub fn multipart_install(manifest: &str, component: &[u8]) -> Request<Body> {
     body.extend_from_slice(component);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     Request::post("/v1/connectors")
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
         .body(Body::from(body))
         .unwrap()
 }
@@ -146,9 +192,21 @@ impl Reply {
     /// The error code, asserting the envelope is complete.
     pub fn code(&self) -> &str {
         let error = &self.json["error"];
-        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "no message in {}", self.text);
-        assert!(error["request_id"].as_str().is_some_and(|id| !id.is_empty()), "no request id in {}", self.text);
-        error["code"].as_str().unwrap_or_else(|| panic!("no error code in {}", self.text))
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "no message in {}",
+            self.text
+        );
+        assert!(
+            error["request_id"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty()),
+            "no request id in {}",
+            self.text
+        );
+        error["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {}", self.text))
     }
 
     pub fn message(&self) -> &str {

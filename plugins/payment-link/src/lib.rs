@@ -1,0 +1,225 @@
+//! Payment links: let an agent send the customer a link to pay for an order.
+//!
+//! `create-link` asks the payment provider for a link (idempotent per order id),
+//! remembers which link belongs to the order and emits `payment.link_created`;
+//! `get-status` tells the agent whether the customer has paid. The event is
+//! emitted each time `create-link` succeeds, so a retried create emits it again:
+//! subscribers get it at least once per order, keyed by the order id (its subject).
+
+use std::num::NonZeroU64;
+
+use serde_json::Value;
+use switchboard_sdk::{
+    Connector, Context, Deserialize, Error, JsonSchema, Operation, Serialize, config, events,
+    export_connector, http, kv,
+};
+
+/// The event emitted for every link `create-link` returns.
+const LINK_CREATED: &str = "payment.link_created";
+
+struct PaymentLink;
+
+impl Connector for PaymentLink {
+    const NAME: &'static str = "payment-link";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = "Creates payment links for orders with the payment \
+        provider and reports whether they have been paid.";
+    const EMITS: &'static [&'static str] = &[LINK_CREATED];
+
+    fn operations() -> Vec<Operation> {
+        vec![
+            Operation::new(
+                "create-link",
+                "Creates the payment link of an order; the same order always gets the same link.",
+                create_link,
+            )
+            .idempotent(),
+            Operation::new(
+                "get-status",
+                "Returns the payment link of an order and whether it has been paid.",
+                get_status,
+            )
+            .idempotent(),
+        ]
+    }
+}
+
+export_connector!(PaymentLink);
+
+/// An ISO 4217 currency the provider accepts: Chinese yuan, US dollar, euro or
+/// Russian rouble.
+#[derive(Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+enum Currency {
+    // No doc comments on the variants: with them the schema becomes a `oneOf`
+    // instead of a plain `enum`.
+    Cny,
+    Usd,
+    Eur,
+    Rub,
+}
+
+/// The order to create a payment link for.
+// Also the JSON body sent to the provider, hence `Serialize`.
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct CreateLinkInput {
+    /// The order being paid; a second request for the same order returns the same link.
+    #[schemars(length(min = 1, max = 128))]
+    order_id: String,
+    /// Amount to pay in minor units (fen, cents, kopecks).
+    amount: NonZeroU64,
+    /// Currency of `amount`.
+    currency: Currency,
+    /// Shown to the customer on the payment page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+}
+
+/// The order whose payment link to look up.
+#[derive(Deserialize, JsonSchema)]
+struct GetStatusInput {
+    /// The order the link was created for.
+    #[schemars(length(min = 1, max = 128))]
+    order_id: String,
+}
+
+/// An order's payment link.
+#[derive(Serialize, JsonSchema)]
+struct Link {
+    /// The provider's id of the link.
+    link_id: String,
+    /// Where the customer pays.
+    url: String,
+    /// The order the link is for.
+    order_id: String,
+    /// Amount in minor units.
+    amount: u64,
+    /// Currency of `amount`.
+    currency: Currency,
+    /// The link's state as the provider reports it, such as `pending` or `paid`.
+    status: String,
+    /// When the link stops accepting payment, as the provider reports it.
+    expires_at: String,
+}
+
+/// A link as the provider returns it.
+#[derive(Deserialize)]
+struct ProviderLink {
+    id: String,
+    url: String,
+    order_id: String,
+    amount: u64,
+    currency: Currency,
+    status: String,
+    expires_at: Value,
+}
+
+impl From<ProviderLink> for Link {
+    fn from(link: ProviderLink) -> Self {
+        Self {
+            link_id: link.id,
+            url: link.url,
+            order_id: link.order_id,
+            amount: link.amount,
+            currency: link.currency,
+            status: link.status,
+            expires_at: match link.expires_at {
+                Value::String(text) => text,
+                other => other.to_string(),
+            },
+        }
+    }
+}
+
+/// The provider's error body: `{"error": {"type": ..., "message": ..., "param": ...}}`.
+#[derive(Deserialize)]
+struct ProviderError {
+    error: ProviderErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ProviderErrorDetail {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    param: Option<String>,
+}
+
+fn create_link(_ctx: &Context, input: CreateLinkInput) -> Result<Link, Error> {
+    let order_id = not_blank("order_id", &input.order_id)?;
+    let response = http::post(format!("{}/v1/payment_links", base_url()?))
+        .bearer(&config::require_secret("api_key")?)
+        .header("Idempotency-Key", order_id)
+        .json(&input)?
+        .send()?;
+    let link = read_link(&response, order_id)?;
+    kv::set_json(&order_key(order_id), &link.link_id, None)?;
+    events::emit(LINK_CREATED, Some(order_id), &link)?;
+    Ok(link)
+}
+
+fn get_status(_ctx: &Context, input: GetStatusInput) -> Result<Link, Error> {
+    let order_id = not_blank("order_id", &input.order_id)?;
+    let link_id: String =
+        kv::get_json(&order_key(order_id))?.ok_or_else(|| link_not_found(order_id))?;
+    let url = format!(
+        "{}/v1/payment_links/{}",
+        base_url()?,
+        http::path_segment(&link_id)?
+    );
+    let response = http::get(url)
+        .bearer(&config::require_secret("api_key")?)
+        .send()?;
+    if response.status == 404 {
+        return Err(link_not_found(order_id));
+    }
+    read_link(&response, order_id)
+}
+
+/// The link in a successful response, or the provider's failure as an error.
+fn read_link(response: &http::Response, order_id: &str) -> Result<Link, Error> {
+    if response.is_success() {
+        return Ok(response.json::<ProviderLink>()?.into());
+    }
+    let detail = response.json::<ProviderError>().ok().map(|body| body.error);
+    Err(match (response.status, detail) {
+        (400, Some(detail)) => Error::new("invalid_request", invalid_request_message(detail)),
+        (409, _) => Error::new(
+            "order_conflict",
+            format!("order `{order_id}` already has a payment link with other details"),
+        ),
+        (status, _) => Error::upstream_status(status, &response.body),
+    })
+}
+
+fn invalid_request_message(detail: ProviderErrorDetail) -> String {
+    match detail.param {
+        Some(param) => format!("{} (parameter `{param}`)", detail.message),
+        None => detail.message,
+    }
+}
+
+fn link_not_found(order_id: &str) -> Error {
+    Error::new(
+        "link_not_found",
+        format!("no payment link was created for order `{order_id}`"),
+    )
+}
+
+fn order_key(order_id: &str) -> String {
+    format!("order:{order_id}")
+}
+
+fn base_url() -> Result<String, Error> {
+    Ok(config::require("base_url")?
+        .trim_end_matches('/')
+        .to_owned())
+}
+
+/// `value` unchanged, or `invalid_input` if it is empty or only whitespace.
+fn not_blank<'a>(field: &str, value: &'a str) -> Result<&'a str, Error> {
+    if value.trim().is_empty() {
+        return Err(Error::invalid_input(format!("`{field}` must not be blank")));
+    }
+    Ok(value)
+}

@@ -1,0 +1,260 @@
+//! End-to-end: the real `switchboard` binary, the real connectors built by
+//! `scripts/test`, and the sandbox providers, all on loopback.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+fn binary() -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let profile_dir = deps.parent().and_then(Path::parent).unwrap();
+    let bin = profile_dir.join("switchboard");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run scripts/test, which builds it",
+        bin.display()
+    );
+    bin
+}
+
+fn dist(kind: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../dist")
+        .join(kind);
+    assert!(
+        dir.is_dir(),
+        "{} is missing: run scripts/test, which builds the connectors",
+        dir.display()
+    );
+    dir
+}
+
+/// A running `switchboard` process; killed (SIGKILL, like a crash) on drop.
+struct Host {
+    child: Child,
+    url: String,
+    ready_after: Duration,
+}
+
+impl Host {
+    async fn start(data: &Path, plugins: Option<PathBuf>) -> Host {
+        let started = Instant::now();
+        let mut command = Command::new(binary());
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
+            .kill_on_drop(true);
+        if let Some(plugins) = plugins {
+            command.arg("--plugins-dir").arg(plugins);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut url = None;
+        let wait = async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(rest) = line.strip_prefix("switchboard listening on ") {
+                    url = Some(rest.trim().to_owned());
+                }
+                if line.starts_with("switchboard ready") {
+                    return;
+                }
+            }
+            panic!(
+                "the host exited before it was ready; see {}",
+                data.with_extension("log").display()
+            );
+        };
+        tokio::time::timeout(Duration::from_secs(120), wait)
+            .await
+            .expect("host ready within 2 minutes");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Host {
+            child,
+            url: url.expect("the host printed its address"),
+            ready_after: started.elapsed(),
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let client = reqwest::Client::new();
+        let mut request = client.request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn invoke(&self, connector: &str, op: &str, input: Value) -> (u16, Value) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/v1/connectors/{connector}/operations/{op}"),
+            Some(input),
+        )
+        .await
+    }
+
+    async fn set(&self, connector: &str, kind: &str, key: &str, value: &str) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("/v1/connectors/{connector}/{kind}/{key}"),
+                Some(json!({ "value": value })),
+            )
+            .await;
+        assert_eq!(status, 204, "{body}");
+    }
+
+    async fn crash(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_binary_serves_the_bundled_connectors_and_a_crash_loses_nothing() {
+    let sandbox =
+        switchboard_sandbox::Sandbox::start(switchboard_sandbox::SandboxConfig::ephemeral())
+            .await
+            .unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let host = Host::start(&data, Some(dist("plugins"))).await;
+    eprintln!(
+        "first start (compiling both connectors): {:?}",
+        host.ready_after
+    );
+
+    host.set(
+        "logistics-tracking",
+        "config",
+        "base_url",
+        &sandbox.logistics_url(),
+    )
+    .await;
+    host.set(
+        "logistics-tracking",
+        "secrets",
+        "api_key",
+        switchboard_sandbox::LOGISTICS_API_KEY,
+    )
+    .await;
+    host.set("payment-link", "config", "base_url", &sandbox.payment_url())
+        .await;
+    host.set(
+        "payment-link",
+        "secrets",
+        "api_key",
+        switchboard_sandbox::PAYMENT_API_KEY,
+    )
+    .await;
+    let (status, parcel) = host
+        .invoke(
+            "logistics-tracking",
+            "track",
+            json!({"carrier": "yto", "tracking_number": "YT1234567890"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{parcel}");
+    let (status, link) = host
+        .invoke(
+            "payment-link",
+            "create-link",
+            json!({"order_id": "E2E-1", "amount": 500, "currency": "USD"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{link}");
+    host.crash().await;
+
+    let restarted = Host::start(&data, None).await;
+    eprintln!(
+        "restart with both connectors installed: {:?}",
+        restarted.ready_after
+    );
+    let (status, list) = restarted
+        .call(reqwest::Method::GET, "/v1/connectors", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(list["connectors"].as_array().unwrap().len(), 2, "{list}");
+    let (status, again) = restarted
+        .invoke(
+            "logistics-tracking",
+            "track",
+            json!({"carrier": "yto", "tracking_number": "YT1234567890"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &again),
+        (200, &parcel),
+        "config and secret survived the crash"
+    );
+    let (status, read_back) = restarted
+        .invoke("payment-link", "get-status", json!({"order_id": "E2E-1"}))
+        .await;
+    assert_eq!(status, 200, "kv survived the crash: {read_back}");
+    assert_eq!(read_back["link_id"], link["link_id"]);
+}
+
+#[tokio::test]
+async fn a_looping_connector_times_out_while_another_keeps_answering_through_the_binary() {
+    let temp = tempfile::tempdir().unwrap();
+    let host = Host::start(&temp.path().join("data"), Some(dist("test-plugins"))).await;
+    let spinning = async {
+        let calls = (0..4).map(|_| host.invoke("misbehaving", "spin", json!({})));
+        futures::future::join_all(calls).await
+    };
+    let echoing = async {
+        for i in 0..20 {
+            let (status, body) = host.invoke("echo", "echo", json!({ "i": i })).await;
+            assert_eq!((status, body), (200, json!({ "i": i })));
+        }
+    };
+    let (spun, ()) = tokio::join!(spinning, echoing);
+    for (status, body) in spun {
+        assert_eq!(status, 504);
+        assert_eq!(body["error"]["code"], "deadline_exceeded");
+    }
+}
+
+#[tokio::test]
+async fn the_sandbox_command_serves_both_fake_providers() {
+    let mut child = Command::new(binary())
+        .args([
+            "sandbox",
+            "--logistics-addr",
+            "127.0.0.1:0",
+            "--payment-addr",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let logistics = lines.next_line().await.unwrap().unwrap();
+    let payment = lines.next_line().await.unwrap().unwrap();
+    let logistics = logistics.rsplit(' ').next().unwrap().to_owned();
+    let payment = payment.rsplit(' ').next().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    let tracked = client
+        .get(format!("{logistics}/v1/tracking/ems/EM1234567890"))
+        .bearer_auth(switchboard_sandbox::LOGISTICS_API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tracked.status(), 200);
+    let unauthorized = client
+        .get(format!("{payment}/v1/payment_links/plink_x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    child.kill().await.unwrap();
+}
