@@ -156,7 +156,10 @@ async fn bare_wasmtime(wasm: &[u8], n: usize) -> Stats {
                 .await
                 .unwrap();
             if let Err(e) = result {
-                panic!("echo failed: {} ({}, retryable: {})", e.code, e.message, e.retryable);
+                panic!(
+                    "echo failed: {} ({}, retryable: {})",
+                    e.code, e.message, e.retryable
+                );
             }
         }
     })

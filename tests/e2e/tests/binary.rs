@@ -39,6 +39,7 @@ struct Host {
     child: Child,
     url: String,
     ready_after: Duration,
+    log: PathBuf,
 }
 
 impl Host {
@@ -79,6 +80,7 @@ impl Host {
             child,
             url: url.expect("the host printed its address"),
             ready_after: started.elapsed(),
+            log: data.with_extension("log"),
         }
     }
 
@@ -111,6 +113,10 @@ impl Host {
             )
             .await;
         assert_eq!(status, 204, "{body}");
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
     }
 
     async fn crash(mut self) {
@@ -171,6 +177,13 @@ async fn the_binary_serves_the_bundled_connectors_and_a_crash_loses_nothing() {
         )
         .await;
     assert_eq!(status, 200, "{link}");
+    let log = host.log_text();
+    for secret in [
+        switchboard_sandbox::LOGISTICS_API_KEY,
+        switchboard_sandbox::PAYMENT_API_KEY,
+    ] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
     host.crash().await;
 
     let restarted = Host::start(&data, None).await;
@@ -257,4 +270,24 @@ async fn the_sandbox_command_serves_both_fake_providers() {
         .unwrap();
     assert_eq!(unauthorized.status(), 401);
     child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn guest_stdout_and_stderr_reach_the_host_log_tagged_with_the_connector() {
+    let temp = tempfile::tempdir().unwrap();
+    let host = Host::start(&temp.path().join("data"), Some(dist("test-plugins"))).await;
+    let (status, body) = host.invoke("misbehaving", "stdout", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let log = host.log_text();
+    let line = |needle: &str| log.lines().find(|l| l.contains(needle)).map(str::to_owned);
+    let stdout = line("misbehaving: a line on stdout").expect("the stdout line is in the log");
+    assert!(
+        stdout.contains(r#"connector="misbehaving""#) && stdout.contains(r#"source="stdout""#),
+        "{stdout}"
+    );
+    let stderr = line("misbehaving: a line on stderr").expect("the stderr line is in the log");
+    assert!(
+        stderr.contains("WARN") && stderr.contains(r#"source="stderr""#),
+        "{stderr}"
+    );
 }
