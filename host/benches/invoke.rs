@@ -2,9 +2,9 @@
 //! in the same run. Run with `scripts/bench` (it builds the connectors first).
 //!
 //! 1. The echo connector through the full in-process API path, through the
-//!    runtime alone, and through bare wasmtime (fresh store, pooled
-//!    instantiate, typed call), against a native function doing the same
-//!    JSON work.
+//!    runtime alone, and through bare wasmtime with its default pooling
+//!    allocator (fresh store, pooled instantiate, typed call), against a
+//!    native function doing the same JSON work.
 //! 2. HTTP calls/s at 64 concurrent connections for the logistics connector
 //!    against the sandbox provider, with the load generator in this process.
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -19,7 +19,6 @@ use switchboard::app::{App, HostConfig};
 use switchboard::model::CallContext;
 use switchboard::names::TenantId;
 use switchboard::registry::plugins_dir::read_package;
-use switchboard::runtime::engine::{EngineSettings, build_engine};
 use tower::ServiceExt;
 use wasmtime::component::{Component, ComponentType, Lift, Linker, Lower};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
@@ -119,9 +118,12 @@ impl WasiView for BareState {
 
 type InvokeParams<'a> = (&'a BareContext, &'a str, &'a str);
 
-/// Bare wasmtime: fresh store, pooled instantiate, one typed call of `invoke`.
+/// Bare wasmtime with its default pooling allocator: fresh store, pooled
+/// instantiate, one typed call of `invoke`. No limits, no deadline, no capture.
 async fn bare_wasmtime(wasm: &[u8], n: usize) -> Stats {
-    let engine = build_engine(&EngineSettings::default()).unwrap();
+    let mut config = wasmtime::Config::new();
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::pooling());
+    let engine = wasmtime::Engine::new(&config).unwrap();
     let component = Component::new(&engine, wasm).unwrap();
     let mut linker: Linker<BareState> = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
@@ -144,7 +146,6 @@ async fn bare_wasmtime(wasm: &[u8], n: usize) -> Stats {
                 table: ResourceTable::new(),
             };
             let mut store = wasmtime::Store::new(engine, state);
-            store.set_epoch_deadline(u64::MAX / 2);
             let instance = pre.instantiate_async(&mut store).await.unwrap();
             let func = instance
                 .get_typed_func::<InvokeParams<'_>, (Result<String, BareError>,)>(
