@@ -115,20 +115,25 @@ pub async fn envelope(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
     if let Some(err) = response.extensions().get::<ApiError>() {
-        if err.status.is_server_error() {
-            tracing::error!(
-                request_id,
-                code = err.code,
-                message = err.message,
-                "request failed"
-            );
-        }
+        log_failure(&request_id, err);
         return with_headers_of(err.render(&request_id), &response);
     }
     if status.is_client_error() || status.is_server_error() {
         return with_headers_of(for_status(status).render(&request_id), &response);
     }
     response
+}
+
+/// A host bug is an error; a connector that failed or ran out of time is a
+/// warning; a caller's mistake and `not_ready` (expected during start-up) are
+/// not logged.
+fn log_failure(request_id: &str, err: &ApiError) {
+    let (code, message) = (err.code.as_str(), err.message.as_str());
+    if err.status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(request_id, code, message, "request failed");
+    } else if err.status.is_server_error() && code != "not_ready" {
+        tracing::warn!(request_id, code, message, "request failed");
+    }
 }
 
 fn with_headers_of(mut rendered: Response, original: &Response) -> Response {
