@@ -19,6 +19,7 @@ use switchboard::app::{App, HostConfig};
 use switchboard::model::CallContext;
 use switchboard::names::TenantId;
 use switchboard::registry::plugins_dir::read_package;
+use switchboard::store::InstallSource;
 use tower::ServiceExt;
 use wasmtime::component::{Component, ComponentType, Lift, Linker, Lower};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
@@ -194,9 +195,10 @@ async fn invoke_overhead() {
     let app = App::open(HostConfig::new(data.path().to_owned())).unwrap();
     app.state
         .registry
-        .install(&package.manifest, package.wasm.clone())
+        .install(&package.manifest, package.wasm.clone(), InstallSource::Api)
         .await
         .unwrap();
+    app.load_connectors().await.unwrap();
     let router = app.router();
     let registry = app.state.registry.clone();
     let echo = registry.get("echo").unwrap();
@@ -280,7 +282,7 @@ async fn http_throughput() {
     let package = read_package(&dist().join("plugins/logistics-tracking")).unwrap();
     app.state
         .registry
-        .install(&package.manifest, package.wasm)
+        .install(&package.manifest, package.wasm, InstallSource::Api)
         .await
         .unwrap();
     let registry = app.state.registry.clone();
@@ -308,6 +310,7 @@ async fn http_throughput() {
         "http://{}/v1/connectors/logistics-tracking/operations/track",
         listener.local_addr().unwrap()
     );
+    app.load_connectors().await.unwrap();
     let router = app.router();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 

@@ -84,6 +84,10 @@ impl App {
         let services = Arc::new(HostServices::new(store.clone(), store.clone())?);
         let mut ceilings = config.ceilings.clone();
         ceilings.memory_bytes = ceilings.memory_bytes.min(config.engine.max_memory_bytes);
+        config
+            .limits
+            .check(&ceilings)
+            .context("the default limits (the --default-* flags) are out of range")?;
         let runtime = Arc::new(
             Runtime::new(&config.engine, &config.data_dir.join("compiled"), services)
                 .context("starting the WebAssembly runtime")?,
@@ -126,6 +130,10 @@ impl App {
                 match outcome {
                     PluginOutcome::Installed(name) => report.installed.push(name),
                     PluginOutcome::Unchanged(_) => {}
+                    PluginOutcome::KeptApiInstall(name) => tracing::info!(
+                        connector = name,
+                        "kept the version installed through the API over the plugins directory's"
+                    ),
                     PluginOutcome::Failed { dir, reason } => {
                         report.failures.push(format!("{}: {reason}", dir.display()))
                     }

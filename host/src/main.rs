@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use switchboard::app::{App, HostConfig};
@@ -53,6 +54,18 @@ struct ServeArgs {
     /// Default largest output per call in bytes (a manifest may override it).
     #[arg(long)]
     default_output_bytes: Option<usize>,
+    /// Default table elements per call (a manifest may override it).
+    #[arg(long)]
+    default_table_elements: Option<u64>,
+    /// Default instances per call (a manifest may override it).
+    #[arg(long)]
+    default_instances: Option<u32>,
+    /// Default timeout of one outbound HTTP request in milliseconds (a manifest may override it).
+    #[arg(long)]
+    default_http_timeout_ms: Option<u64>,
+    /// Default largest outbound HTTP response body in bytes (a manifest may override it).
+    #[arg(long)]
+    default_http_response_bytes: Option<usize>,
 }
 
 #[derive(clap::Args)]
@@ -104,14 +117,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = HostConfig::new(args.data_dir);
     config.plugins_dir = args.plugins_dir;
     config.engine.max_instances = args.max_instances;
+    let limits = &mut config.limits;
     if let Some(ms) = args.default_deadline_ms {
-        config.limits.deadline = std::time::Duration::from_millis(ms);
+        limits.deadline = Duration::from_millis(ms);
     }
     if let Some(bytes) = args.default_memory_bytes {
-        config.limits.memory_bytes = bytes;
+        limits.memory_bytes = bytes;
     }
     if let Some(bytes) = args.default_output_bytes {
-        config.limits.output_bytes = bytes;
+        limits.output_bytes = bytes;
+    }
+    if let Some(elements) = args.default_table_elements {
+        limits.table_elements = elements;
+    }
+    if let Some(instances) = args.default_instances {
+        limits.instances = instances;
+    }
+    if let Some(ms) = args.default_http_timeout_ms {
+        limits.http_timeout = Duration::from_millis(ms);
+    }
+    if let Some(bytes) = args.default_http_response_bytes {
+        limits.http_response_bytes = bytes;
     }
     App::open(config)?
         .serve(args.listen, shutdown_signal())

@@ -487,3 +487,42 @@ async fn the_openapi_document_lists_every_route_and_each_operations_schemas() {
         }
     }
 }
+
+#[tokio::test]
+async fn connector_routes_answer_not_ready_until_start_up_finished() {
+    let host = TestHost::open(tempfile::tempdir().unwrap(), None);
+    assert_eq!(host.get("/healthz").await.status, StatusCode::OK);
+    let listed = host.get("/v1/connectors").await;
+    assert_eq!(
+        (listed.status, listed.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+    );
+    assert_eq!(host.invoke("echo", "echo", "{}").await.code(), "not_ready");
+    assert_eq!(host.get("/readyz").await.code(), "not_ready");
+    host.app.load_connectors().await.unwrap();
+    assert_eq!(host.get("/v1/connectors").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_order_id_that_cannot_travel_as_a_header_is_refused_by_the_schema() {
+    let sandbox = sandbox().await;
+    let host = TestHost::start().await;
+    host.install_bundled(&sandbox).await;
+    let reply = host
+        .invoke(
+            "payment-link",
+            "create-link",
+            r#"{"order_id":"订单 1","amount":100,"currency":"CNY"}"#,
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "schema_violation")
+    );
+    assert!(reply.message().contains("/order_id"), "{}", reply.message());
+    assert_eq!(
+        sandbox.payment_requests(),
+        0,
+        "nothing reached the provider"
+    );
+}

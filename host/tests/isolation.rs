@@ -150,7 +150,7 @@ async fn output_exactly_at_the_limit_is_returned_and_one_byte_more_is_refused() 
     host.app
         .state
         .registry
-        .install(&limited, wasm)
+        .install(&limited, wasm, switchboard::store::InstallSource::Api)
         .await
         .unwrap();
     let at_limit = format!(r#"{{"s":"{}"}}"#, "a".repeat(100 - 8));
@@ -171,4 +171,40 @@ async fn guest_stdout_is_captured_instead_of_inherited() {
     let host = host_with_fixtures().await;
     let reply = host.invoke("misbehaving", "stdout", "{}").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+}
+
+#[tokio::test]
+async fn the_guest_sees_no_environment_files_arguments_or_network() {
+    let host = host_with_fixtures().await;
+    let reply = host.invoke("misbehaving", "probe-sandbox", "{}").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(
+        reply.json,
+        serde_json::json!({ "env_vars": 0, "args": 0, "list_root": false, "read_passwd": false, "tcp_connect": false })
+    );
+}
+
+#[tokio::test]
+async fn an_instance_limit_too_low_for_the_component_is_refused_at_install() {
+    let host = TestHost::start().await;
+    let (manifest, wasm) = common::package("test-plugins", "echo");
+    let starved = format!("{manifest}\n[limits]\ninstances = 1\n");
+    let reply = host.send(common::multipart_install(&starved, &wasm)).await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "describe_failed"),
+        "{}",
+        reply.text
+    );
+    assert_eq!(
+        reply.message(),
+        "describe() failed: the connector needs more than 1 instances (or their memories and tables)"
+    );
+    let (manifest, wasm) = common::package("test-plugins", "echo");
+    assert_eq!(
+        host.send(common::multipart_install(&manifest, &wasm))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
 }

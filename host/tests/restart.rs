@@ -7,6 +7,7 @@ mod common;
 use axum::http::StatusCode;
 use common::{TestHost, sandbox};
 use switchboard::runtime::compile_cache::CacheOutcome;
+use switchboard::store::InstallSource;
 
 #[tokio::test]
 async fn a_restarted_host_serves_every_connector_with_its_settings_from_the_cache() {
@@ -64,5 +65,42 @@ async fn a_damaged_compile_cache_is_recompiled_not_trusted() {
     assert_eq!(
         host.invoke("echo", "echo", "[1,2]").await.json,
         serde_json::json!([1, 2])
+    );
+}
+
+#[tokio::test]
+async fn the_plugins_directory_installs_what_is_new_but_never_replaces_an_api_install() {
+    let host = TestHost::start().await;
+    let (manifest, wasm) = common::package("test-plugins", "echo");
+    let tuned = format!("{manifest}\n[limits]\ndeadline_ms = 999\n");
+    host.app
+        .state
+        .registry
+        .install(&tuned, wasm, InstallSource::Api)
+        .await
+        .unwrap();
+
+    let host = host
+        .restart_with_plugins(common::dist().join("test-plugins"))
+        .await;
+    let echo = host.app.state.registry.get("echo").unwrap();
+    assert_eq!(echo.source, InstallSource::Api);
+    assert_eq!(
+        echo.manifest.limits.deadline.as_millis(),
+        999,
+        "the API's version was kept"
+    );
+    let misbehaving = host.app.state.registry.get("misbehaving").unwrap();
+    assert_eq!(misbehaving.source, InstallSource::PluginsDir);
+
+    let hash = misbehaving.package_hash.clone();
+    let host = host
+        .restart_with_plugins(common::dist().join("test-plugins"))
+        .await;
+    let again = host.app.state.registry.get("misbehaving").unwrap();
+    assert_eq!(
+        (again.package_hash.as_str(), again.installed_at_ms),
+        (hash.as_str(), misbehaving.installed_at_ms),
+        "unchanged packages are not reinstalled"
     );
 }

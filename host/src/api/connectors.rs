@@ -12,7 +12,7 @@ use super::invoke::body_error;
 use super::{ApiError, AppState};
 use crate::names::{ConnectorName, SettingKey};
 use crate::registry::LoadedConnector;
-use crate::store::SettingKind;
+use crate::store::{InstallSource, SettingKind};
 
 fn not_installed(name: &str) -> ApiError {
     ApiError::new(
@@ -125,7 +125,10 @@ pub async fn install(
     };
     let manifest = manifest.ok_or_else(|| missing("manifest"))?;
     let component = component.ok_or_else(|| missing("component"))?;
-    let installed = state.registry.install(&manifest, component).await?;
+    let installed = state
+        .registry
+        .install(&manifest, component, InstallSource::Api)
+        .await?;
     tracing::info!(connector = %installed.name, version = %installed.version, hash = installed.package_hash, "connector installed");
     let status = if installed.replaced.is_some() {
         StatusCode::OK

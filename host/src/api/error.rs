@@ -74,6 +74,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A host failure; the details are in the log under the request id, not in
+/// the answer.
+fn internal() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the host failed; the request id identifies it in the log",
+    )
+}
+
 /// The error for an error response produced outside our handlers.
 fn for_status(status: StatusCode) -> ApiError {
     match status {
@@ -96,11 +106,7 @@ fn for_status(status: StatusCode) -> ApiError {
         s if s.is_client_error() => {
             ApiError::new(status, "bad_request", "the request could not be understood")
         }
-        _ => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the host failed; the request id identifies it in the log",
-        ),
+        _ => internal(),
     }
 }
 
@@ -174,6 +180,9 @@ impl From<CallError> for ApiError {
             CallError::LimitExceeded(LimitExceeded::Memory { .. }) => {
                 (StatusCode::BAD_GATEWAY, "memory_limit_exceeded")
             }
+            CallError::LimitExceeded(LimitExceeded::Instances { .. }) => {
+                (StatusCode::BAD_GATEWAY, "instance_limit_exceeded")
+            }
             CallError::LimitExceeded(LimitExceeded::TableElements { .. }) => {
                 (StatusCode::BAD_GATEWAY, "table_limit_exceeded")
             }
@@ -181,7 +190,7 @@ impl From<CallError> for ApiError {
             CallError::OutputTooLarge { .. } => (StatusCode::BAD_GATEWAY, "output_too_large"),
             CallError::InvalidOutput(_) => (StatusCode::BAD_GATEWAY, "invalid_output"),
             CallError::CapacityExhausted => (StatusCode::SERVICE_UNAVAILABLE, "capacity_exhausted"),
-            CallError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            CallError::Internal(_) => return internal(),
         };
         Self::new(status, code, message)
     }
@@ -223,6 +232,12 @@ impl From<InstallError> for ApiError {
             }
             InstallError::Load(LoadError::Internal(_)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+            InstallError::DescribeFailed(CallError::CapacityExhausted) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "capacity_exhausted")
+            }
+            InstallError::DescribeFailed(CallError::Internal(_)) => {
+                return internal();
             }
             InstallError::DescribeFailed(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "describe_failed")

@@ -3,11 +3,21 @@
 use std::sync::atomic::Ordering;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
+
+fn not_ready() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        "the host is still loading connectors",
+    )
+}
 
 /// `GET /healthz`: the process is up.
 pub async fn healthz() -> Json<Value> {
@@ -21,10 +31,20 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
             json!({ "status": "ready", "connectors": state.registry.list().len() }),
         ))
     } else {
-        Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "the host is still loading connectors",
-        ))
+        Err(not_ready())
+    }
+}
+
+/// Middleware: connector routes answer `not_ready` until start-up finished,
+/// so nothing is installed, changed or called half-way through a restore.
+pub async fn require_ready(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        next.run(request).await
+    } else {
+        not_ready().into_response()
     }
 }

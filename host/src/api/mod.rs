@@ -93,7 +93,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/connectors/{name}/operations/{operation}",
             post(invoke::invoke).layer(DefaultBodyLimit::max(limits.invoke_bytes)),
-        );
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            health::require_ready,
+        ));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -30,7 +30,7 @@ pub async fn emit(
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if !kind_ok {
         return Err(invalid(format!(
-            "kind must be 1-{MAX_KIND_BYTES} characters of a-z, 0-9, '.', '_' and '-'"
+            "kind must be 1-{MAX_KIND_BYTES} ASCII letters, digits, '.', '_' and '-'"
         )));
     }
     if data.len() > MAX_DATA_BYTES {

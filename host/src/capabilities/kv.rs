@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::{CallCapabilities, now_ms};
 use crate::model::ConnectorError;
+use crate::runtime::limits::millis;
 use crate::store::{KvScope, StoreError};
 
 /// Longest key, in bytes.
@@ -62,8 +63,7 @@ pub fn set(
             ),
         ));
     }
-    let expires_at =
-        ttl.map(|ttl| now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)));
+    let expires_at = ttl.map(|ttl| now_ms().saturating_add(millis(ttl)));
     caps.services
         .kv
         .kv_set(&scope(caps), key, value, expires_at)

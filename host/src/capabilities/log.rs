@@ -1,7 +1,7 @@
 //! `log`: connector log lines into the host's `tracing` output.
 //!
 //! Each line is tagged with the connector, version and request id, scrubbed of
-//! the connector's secrets, cut to [`MAX_LINE_BYTES`], and counted against the
+//! the connector's secrets, then cut to [`MAX_LINE_BYTES`], and counted against the
 //! call's line budget so a chatty connector cannot flood the log. Captured
 //! guest stdout and stderr go through the same path.
 
@@ -62,7 +62,9 @@ pub fn write(caps: &CallCapabilities, source: Source, level: Level, message: &st
     if !caps.take_log_line() {
         return;
     }
-    let message = caps.grants.settings.redact(cut(message));
+    // Redact before cutting, so a cut can never leave part of a secret behind.
+    let redacted = caps.grants.settings.redact(message);
+    let message = cut(&redacted);
     let connector = caps.grants.name.as_str();
     let version = &caps.grants.version;
     let request_id = caps.context.request_id.as_str();

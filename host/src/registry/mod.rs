@@ -23,7 +23,9 @@ use crate::runtime::call::CallError;
 use crate::runtime::compile_cache::sha256_hex;
 use crate::runtime::limits::{LimitCeilings, Limits};
 use crate::runtime::{LoadError, Prepared, Runtime};
-use crate::store::{ConnectorRecord, ConnectorStore, SettingKind, SettingsStore, StoreError};
+use crate::store::{
+    ConnectorRecord, ConnectorStore, InstallSource, SettingKind, SettingsStore, StoreError,
+};
 
 /// A connector version ready to serve calls.
 pub struct LoadedConnector {
@@ -35,6 +37,8 @@ pub struct LoadedConnector {
     pub package_hash: String,
     /// When it was installed, in milliseconds since the Unix epoch.
     pub installed_at_ms: u64,
+    /// How it was installed.
+    pub source: InstallSource,
     /// Its grants, shared with every call.
     pub grants: Arc<ConnectorGrants>,
     /// The pre-instantiated component.
@@ -120,8 +124,6 @@ pub struct Installed {
     pub package_hash: String,
     /// The version it replaced, if any.
     pub replaced: Option<semver::Version>,
-    /// Whether the compiled code came from the cache.
-    pub cached: bool,
 }
 
 /// The storage the registry needs.
@@ -135,6 +137,9 @@ pub struct Registry {
     defaults: Limits,
     ceilings: LimitCeilings,
     connectors: RwLock<BTreeMap<ConnectorName, Arc<LoadedConnector>>>,
+    /// Serializes changes (install, remove, settings, restore) so the store
+    /// and the map above always end in the same state.
+    changes: tokio::sync::Mutex<()>,
 }
 
 /// Largest config or secret value, in bytes.
@@ -154,6 +159,7 @@ impl Registry {
             defaults,
             ceilings,
             connectors: RwLock::default(),
+            changes: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -165,9 +171,7 @@ impl Registry {
     /// The connector serving calls under `name`.
     pub fn get(&self, name: &str) -> Option<Arc<LoadedConnector>> {
         let map = self.connectors.read().unwrap_or_else(|p| p.into_inner());
-        map.iter()
-            .find(|(n, _)| n.as_str() == name)
-            .map(|(_, c)| c.clone())
+        map.get(name).cloned()
     }
 
     /// Every installed connector, by name.
@@ -181,17 +185,22 @@ impl Registry {
         &self,
         manifest_text: &str,
         wasm: Vec<u8>,
+        source: InstallSource,
     ) -> Result<Installed, InstallError> {
+        let _changing = self.changes.lock().await;
         let package_hash = sha256_hex(&wasm);
         let wasm: Arc<[u8]> = wasm.into();
-        let loaded = self
-            .load(manifest_text, wasm.clone(), package_hash, now_ms())
-            .await?;
+        let record = ConnectorRecord {
+            name: String::new(),
+            manifest: manifest_text.to_owned(),
+            package_hash,
+            installed_at_ms: now_ms(),
+            source,
+        };
+        let loaded = self.load(&record, wasm.clone()).await?;
         let record = ConnectorRecord {
             name: loaded.manifest.name.to_string(),
-            manifest: loaded.manifest.source.clone(),
-            package_hash: loaded.package_hash.clone(),
-            installed_at_ms: loaded.installed_at_ms,
+            ..record
         };
         let store = self.store.clone();
         blocking(move || {
@@ -204,38 +213,38 @@ impl Registry {
 
     /// Loads every connector the store holds; returns the failures by name.
     pub async fn restore(&self) -> Result<Vec<(String, InstallError)>, StoreError> {
+        let _changing = self.changes.lock().await;
         let store = self.store.clone();
         let records = blocking(move || store.list_connectors()).await?;
         let mut failures = Vec::new();
-        for record in records {
-            let store = self.store.clone();
-            let hash = record.package_hash.clone();
-            let result = match blocking(move || store.get_package(&hash)).await? {
-                Some(wasm) => self
-                    .load(
-                        &record.manifest,
-                        wasm.into(),
-                        record.package_hash.clone(),
-                        record.installed_at_ms,
-                    )
-                    .await
-                    .map(|loaded| {
-                        self.activate(loaded);
-                    }),
-                None => Err(InstallError::Store(format!(
-                    "the package {} is missing",
-                    record.package_hash
-                ))),
-            };
-            if let Err(err) = result {
-                failures.push((record.name, err));
+        for (name, record) in records {
+            if let Err(err) = self.restore_one(record).await {
+                failures.push((name, err));
             }
         }
         Ok(failures)
     }
 
+    async fn restore_one(
+        &self,
+        record: Result<ConnectorRecord, StoreError>,
+    ) -> Result<(), InstallError> {
+        let record = record?;
+        let store = self.store.clone();
+        let hash = record.package_hash.clone();
+        let wasm = blocking(move || store.get_package(&hash))
+            .await?
+            .ok_or_else(|| {
+                InstallError::Store(format!("the package {} is missing", record.package_hash))
+            })?;
+        let loaded = self.load(&record, wasm.into()).await?;
+        self.activate(loaded);
+        Ok(())
+    }
+
     /// Removes a connector; returns whether it was installed.
     pub async fn remove(&self, name: &ConnectorName) -> Result<bool, StoreError> {
+        let _changing = self.changes.lock().await;
         let store = self.store.clone();
         let key = name.to_string();
         let existed = blocking(move || store.delete_connector(&key)).await?;
@@ -256,6 +265,7 @@ impl Registry {
         key: &SettingKey,
         value: Option<String>,
     ) -> Result<(), SettingError> {
+        let _changing = self.changes.lock().await;
         let connector = self
             .get(name)
             .ok_or_else(|| SettingError::UnknownConnector(name.to_owned()))?;
@@ -320,7 +330,6 @@ impl Registry {
             version: loaded.manifest.version.clone(),
             package_hash: loaded.package_hash.clone(),
             replaced: None,
-            cached: loaded.prepared.cache == crate::runtime::compile_cache::CacheOutcome::Hit,
         };
         let previous = self
             .connectors
@@ -333,14 +342,15 @@ impl Registry {
         }
     }
 
+    /// Loads the connector `record` describes (its name may still be empty)
+    /// without changing the store or the map.
     async fn load(
         &self,
-        manifest_text: &str,
+        record: &ConnectorRecord,
         wasm: Arc<[u8]>,
-        package_hash: String,
-        installed_at_ms: u64,
     ) -> Result<LoadedConnector, InstallError> {
-        let manifest = Manifest::parse(manifest_text, &self.defaults, &self.ceilings)?;
+        let package_hash = record.package_hash.clone();
+        let manifest = Manifest::parse(&record.manifest, &self.defaults, &self.ceilings)?;
         let prepared = self.runtime.prepare(wasm, package_hash.clone()).await?;
         let settings = Arc::new(Settings::new(
             manifest.config.clone(),
@@ -382,7 +392,8 @@ impl Registry {
             manifest,
             info,
             package_hash,
-            installed_at_ms,
+            installed_at_ms: record.installed_at_ms,
+            source: record.source,
             grants,
             prepared,
             operations,

@@ -1,14 +1,18 @@
 //! Connectors bundled in a plugins directory, installed at start.
 //!
 //! Each subdirectory holding a `connector.toml` is one connector; beside the
-//! manifest lies exactly one `.wasm` component. A package whose content hash
-//! is already installed is skipped, so a restart costs no recompilation and
-//! new bytes under an old file name are always picked up.
+//! manifest lies exactly one `.wasm` component. A package is installed when
+//! its name is not installed yet, or was installed from the plugins directory
+//! with other bytes or another manifest, so new bytes under an old file name
+//! are always picked up and an unchanged package costs nothing. A connector
+//! installed through the API is never replaced from the directory.
 
 use std::path::{Path, PathBuf};
 
 use super::Registry;
+use super::manifest::Manifest;
 use crate::runtime::compile_cache::sha256_hex;
+use crate::store::InstallSource;
 
 /// The manifest file name inside each connector directory.
 pub const MANIFEST_FILE: &str = "connector.toml";
@@ -18,8 +22,10 @@ pub const MANIFEST_FILE: &str = "connector.toml";
 pub enum PluginOutcome {
     /// Installed (new or replacing another version).
     Installed(String),
-    /// Already installed with the same bytes.
+    /// Already installed with the same bytes and manifest.
     Unchanged(String),
+    /// Left alone: the API installed a package under this name.
+    KeptApiInstall(String),
     /// Could not be installed.
     Failed {
         /// The directory.
@@ -83,15 +89,22 @@ impl Registry {
             Err(reason) => return failed(reason),
         };
         let hash = sha256_hex(&package.wasm);
-        let unchanged = self
-            .list()
-            .iter()
-            .find(|c| c.package_hash == hash && c.manifest.source == package.manifest)
-            .map(|c| c.manifest.name.to_string());
-        if let Some(name) = unchanged {
-            return PluginOutcome::Unchanged(name);
+        let declared =
+            Manifest::parse(&package.manifest, &self.defaults, &self.ceilings).map(|m| m.name);
+        let installed = declared.ok().and_then(|name| self.get(name.as_str()));
+        if let Some(installed) = installed {
+            let name = installed.manifest.name.to_string();
+            if installed.source == InstallSource::Api {
+                return PluginOutcome::KeptApiInstall(name);
+            }
+            if installed.package_hash == hash && installed.manifest.source == package.manifest {
+                return PluginOutcome::Unchanged(name);
+            }
         }
-        match self.install(&package.manifest, package.wasm).await {
+        match self
+            .install(&package.manifest, package.wasm, InstallSource::PluginsDir)
+            .await
+        {
             Ok(installed) => PluginOutcome::Installed(installed.name.to_string()),
             Err(err) => failed(err.to_string()),
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use wasmtime::component::HasSelf;
 
 use super::call::CallState;
+use super::limits::millis;
 use crate::capabilities::{self, log::Level, log::Source};
 use crate::model;
 
@@ -20,7 +21,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-use switchboard::connector::{config, events, http, kv, log, types};
+use self::switchboard::connector::{config, events, http, kv, log, types};
 
 pub use self::ConnectorPre as ConnectorBindingsPre;
 
@@ -145,7 +146,7 @@ fn call_context(state: &CallState) -> types::CallContext {
         agent: context.agent.clone(),
         channel: context.channel.clone(),
         customer: context.customer.clone(),
-        deadline_ms: u64::try_from(state.caps.remaining().as_millis()).unwrap_or(u64::MAX),
+        deadline_ms: millis(state.caps.remaining()),
     }
 }
 
@@ -243,40 +244,6 @@ pub async fn invoke(
     let instance = pre.instantiate_async(&mut *store).await?;
     Ok(instance
         .call_invoke(store, &context, operation, input)
-        .await?
-        .map_err(Into::into))
-}
-
-/// Calls the `handle-webhook` export of a fresh instance.
-pub async fn handle_webhook(
-    pre: &ConnectorPre<CallState>,
-    store: &mut wasmtime::Store<CallState>,
-    hook: &str,
-    request: model::HttpRequest,
-) -> wasmtime::Result<Result<model::WebhookOutcome, model::ConnectorError>> {
-    let context = call_context(store.data());
-    let instance = pre.instantiate_async(&mut *store).await?;
-    let outcome = instance
-        .call_handle_webhook(store, &context, hook, &request.into())
-        .await?;
-    Ok(outcome
-        .map(|o| model::WebhookOutcome {
-            response: o.response.into(),
-            events: o.events.into_iter().map(Into::into).collect(),
-        })
-        .map_err(Into::into))
-}
-
-/// Calls the `on-event` export of a fresh instance.
-pub async fn on_event(
-    pre: &ConnectorPre<CallState>,
-    store: &mut wasmtime::Store<CallState>,
-    event: model::Event,
-) -> wasmtime::Result<Result<(), model::ConnectorError>> {
-    let context = call_context(store.data());
-    let instance = pre.instantiate_async(&mut *store).await?;
-    Ok(instance
-        .call_on_event(store, &context, &event.into())
         .await?
         .map_err(Into::into))
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
-use super::limits::{CallLimiter, LimitExceeded};
+use super::limits::{CallLimiter, INSTANCE_COUNT_EXCEEDED, LimitExceeded, Limits, millis};
 use super::stdio::GuestOutput;
 use crate::capabilities::CallCapabilities;
 use crate::model::ConnectorError;
@@ -103,8 +103,9 @@ pub fn new_store(engine: &wasmtime::Engine, caps: Arc<CallCapabilities>) -> Stor
     store
 }
 
-/// Classifies a failure raised while running guest code.
-pub fn classify(err: &wasmtime::Error, deadline_ms: u64) -> CallError {
+/// Classifies a failure raised while running guest code under `limits`.
+pub fn classify(err: &wasmtime::Error, limits: &Limits) -> CallError {
+    let deadline_ms = millis(limits.deadline);
     if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
         return CallError::LimitExceeded(*limit);
     }
@@ -120,5 +121,12 @@ pub fn classify(err: &wasmtime::Error, deadline_ms: u64) -> CallError {
     {
         return CallError::CapacityExhausted;
     }
-    CallError::Internal(format!("{err:#}"))
+    if err.to_string().starts_with(INSTANCE_COUNT_EXCEEDED) {
+        return CallError::LimitExceeded(LimitExceeded::Instances {
+            limit: limits.instances,
+        });
+    }
+    let detail = format!("{err:#}");
+    tracing::error!(error = detail, "a call failed inside the host");
+    CallError::Internal(detail)
 }

@@ -55,6 +55,8 @@ pub struct LimitCeilings {
     pub instances: u32,
     /// Largest output.
     pub output_bytes: usize,
+    /// Largest outbound HTTP response body.
+    pub http_response_bytes: usize,
 }
 
 impl Default for LimitCeilings {
@@ -65,6 +67,7 @@ impl Default for LimitCeilings {
             table_elements: 1_000_000,
             instances: 64,
             output_bytes: 16 << 20,
+            http_response_bytes: 64 << 20,
         }
     }
 }
@@ -122,7 +125,8 @@ fn within(
     }
 }
 
-fn millis(duration: Duration) -> u64 {
+/// Whole milliseconds of `duration`, saturating.
+pub fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -186,9 +190,25 @@ impl LimitOverrides {
                 self.http_response_bytes.map(as_u64),
                 as_u64(defaults.http_response_bytes),
                 1,
-                as_u64(ceilings.output_bytes).max(as_u64(defaults.http_response_bytes)),
+                as_u64(ceilings.http_response_bytes),
             )?),
         })
+    }
+}
+
+impl Limits {
+    /// Checks operator defaults by the same rules and ceilings as a manifest.
+    pub fn check(&self, ceilings: &LimitCeilings) -> Result<(), LimitOutOfRange> {
+        let as_overrides = LimitOverrides {
+            deadline_ms: Some(millis(self.deadline)),
+            memory_bytes: Some(self.memory_bytes),
+            table_elements: Some(self.table_elements),
+            instances: Some(self.instances),
+            output_bytes: Some(self.output_bytes),
+            http_timeout_ms: Some(millis(self.http_timeout)),
+            http_response_bytes: Some(self.http_response_bytes),
+        };
+        as_overrides.resolve(self, ceilings).map(|_| ())
     }
 }
 
@@ -207,7 +227,18 @@ pub enum LimitExceeded {
         /// The limit in elements.
         limit: u64,
     },
+    /// The component needs more instances, memories or tables than `limit` allows.
+    #[error("the connector needs more than {limit} instances (or their memories and tables)")]
+    Instances {
+        /// The limit in instances.
+        limit: u32,
+    },
 }
+
+/// The prefix of wasmtime's error when a store's instance, memory or table
+/// count passes [`wasmtime::ResourceLimiter::instances`] and friends; wasmtime
+/// raises it as a plain message, not a type. A test pins it.
+pub const INSTANCE_COUNT_EXCEEDED: &str = "resource limit exceeded:";
 
 /// Enforces [`Limits`] over one store; installed with `Store::limiter`.
 #[derive(Debug)]
@@ -379,6 +410,21 @@ mod tests {
                 ceilings.memory_bytes + 1,
                 ceilings.memory_bytes
             )
+        );
+    }
+
+    #[test]
+    fn operator_defaults_are_checked_like_a_manifest() {
+        assert!(Limits::default().check(&LimitCeilings::default()).is_ok());
+        let zero = Limits {
+            deadline: Duration::ZERO,
+            ..Limits::default()
+        };
+        assert_eq!(
+            zero.check(&LimitCeilings::default())
+                .expect_err("zero")
+                .name,
+            "deadline_ms"
         );
     }
 

@@ -25,7 +25,7 @@ use self::call::{CallError, CallState, classify, new_store};
 use self::compile_cache::{CacheOutcome, CompileCache};
 use self::engine::{EngineSettings, EpochTicker, build_engine};
 use crate::capabilities::{CallCapabilities, ConnectorGrants, HostServices};
-use crate::model::{CallContext, ConnectorInfo, Event, HttpRequest, WebhookOutcome};
+use crate::model::{CallContext, ConnectorInfo};
 
 pub use bindings::WORLD;
 
@@ -95,11 +95,6 @@ impl Runtime {
             services,
             _ticker: ticker,
         })
-    }
-
-    /// The engine, for callers that need to compile test fixtures.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
     }
 
     /// Compiles (or loads from cache) and checks a component.
@@ -178,7 +173,6 @@ impl Runtime {
         Fut: Future<Output = wasmtime::Result<R>>,
     {
         let budget = grants.limits.deadline;
-        let deadline_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
         let caps = Arc::new(CallCapabilities::new(
             grants.clone(),
             self.services.clone(),
@@ -188,8 +182,10 @@ impl Runtime {
         let store = new_store(&self.engine, caps);
         match tokio::time::timeout(budget, body(store)).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(classify(&err, deadline_ms)),
-            Err(_) => Err(CallError::DeadlineExceeded { deadline_ms }),
+            Ok(Err(err)) => Err(classify(&err, &grants.limits)),
+            Err(_) => Err(CallError::DeadlineExceeded {
+                deadline_ms: limits::millis(budget),
+            }),
         }
     }
 
@@ -237,38 +233,5 @@ impl Runtime {
         serde_json::from_str::<serde::de::IgnoredAny>(&output)
             .map_err(|err| CallError::InvalidOutput(err.to_string()))?;
         Ok(output)
-    }
-
-    /// Hands a webhook request to the connector.
-    pub async fn handle_webhook(
-        &self,
-        prepared: &Prepared,
-        grants: &Arc<ConnectorGrants>,
-        context: Arc<CallContext>,
-        hook: &str,
-        request: HttpRequest,
-    ) -> Result<WebhookOutcome, CallError> {
-        let pre = prepared.pre.clone();
-        self.run(grants, context, |mut store| async move {
-            bindings::handle_webhook(&pre, &mut store, hook, request).await
-        })
-        .await?
-        .map_err(CallError::Connector)
-    }
-
-    /// Delivers an event to the connector.
-    pub async fn on_event(
-        &self,
-        prepared: &Prepared,
-        grants: &Arc<ConnectorGrants>,
-        context: Arc<CallContext>,
-        event: Event,
-    ) -> Result<(), CallError> {
-        let pre = prepared.pre.clone();
-        self.run(grants, context, |mut store| async move {
-            bindings::on_event(&pre, &mut store, event).await
-        })
-        .await?
-        .map_err(CallError::Connector)
     }
 }

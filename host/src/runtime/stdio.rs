@@ -12,6 +12,11 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use crate::capabilities::CallCapabilities;
 use crate::capabilities::log::{self, Level, MAX_LINE_BYTES, Source};
 
+/// Longest unterminated output buffered before it is logged as a line. Far
+/// above [`MAX_LINE_BYTES`] so that a secret is redacted whole before the log
+/// cuts the line; only output this long without a newline is split.
+const MAX_PENDING_BYTES: usize = 4 * MAX_LINE_BYTES;
+
 /// A guest output stream (stdout or stderr) that writes into the log.
 #[derive(Clone)]
 pub struct GuestOutput {
@@ -53,7 +58,7 @@ impl StdoutStream for GuestOutput {
     }
 }
 
-/// Buffers bytes until a newline (or [`MAX_LINE_BYTES`]) and logs each line.
+/// Buffers bytes until a newline (or [`MAX_PENDING_BYTES`]) and logs each line.
 struct LineWriter {
     output: GuestOutput,
     pending: Vec<u8>,
@@ -74,7 +79,7 @@ impl LineWriter {
             bytes = &bytes[newline + 1..];
         }
         self.pending.extend_from_slice(bytes);
-        if self.pending.len() >= MAX_LINE_BYTES {
+        if self.pending.len() >= MAX_PENDING_BYTES {
             self.emit();
         }
     }

@@ -31,6 +31,17 @@ pub enum StoreError {
 /// Result alias for storage operations.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How a connector came to be installed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallSource {
+    /// Uploaded through the API; the plugins directory never replaces it.
+    #[default]
+    Api,
+    /// Installed from the plugins directory at start.
+    PluginsDir,
+}
+
 /// An installed connector as persisted: its manifest text and package hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectorRecord {
@@ -42,6 +53,9 @@ pub struct ConnectorRecord {
     pub package_hash: String,
     /// When it was installed, in milliseconds since the Unix epoch.
     pub installed_at_ms: u64,
+    /// How it was installed.
+    #[serde(default)]
+    pub source: InstallSource,
 }
 
 /// Installed connectors and their component packages.
@@ -50,10 +64,12 @@ pub trait ConnectorStore: Send + Sync {
     fn put_package(&self, hash: &str, bytes: &[u8]) -> StoreResult<()>;
     /// Reads the component bytes stored under `hash`.
     fn get_package(&self, hash: &str) -> StoreResult<Option<Vec<u8>>>;
-    /// Stores (or replaces) a connector record and flushes it to disk.
+    /// Stores (or replaces) a connector record and flushes it to disk; the
+    /// package of a replaced record is removed when nothing else uses it.
     fn put_connector(&self, record: &ConnectorRecord) -> StoreResult<()>;
-    /// Lists every installed connector, ordered by name.
-    fn list_connectors(&self) -> StoreResult<Vec<ConnectorRecord>>;
+    /// Every installed connector by name, ordered by name; a damaged record
+    /// is an `Err` in its place so the others still load.
+    fn list_connectors(&self) -> StoreResult<Vec<(String, StoreResult<ConnectorRecord>)>>;
     /// Removes a connector record, its settings and its package if unused.
     /// Returns whether it existed.
     fn delete_connector(&self, name: &str) -> StoreResult<bool>;

@@ -49,6 +49,17 @@ impl SledStore {
         Ok(())
     }
 
+    fn remove_package_if_unused(&self, hash: &str) -> StoreResult<()> {
+        let still_used = self
+            .list_connectors()?
+            .into_iter()
+            .any(|(_, record)| record.is_ok_and(|r| r.package_hash == hash));
+        if !still_used {
+            self.packages.remove(hash.as_bytes())?;
+        }
+        Ok(())
+    }
+
     fn settings_tree(&self, kind: SettingKind) -> &sled::Tree {
         match kind {
             SettingKind::Config => &self.config,
@@ -103,17 +114,27 @@ impl ConnectorStore for SledStore {
     }
 
     fn put_connector(&self, record: &ConnectorRecord) -> StoreResult<()> {
-        self.connectors
+        let previous = self
+            .connectors
             .insert(record.name.as_bytes(), encode_json(record)?)?;
+        if let Some(previous) = previous {
+            let previous: ConnectorRecord = decode_json(record.name.as_bytes(), &previous)?;
+            if previous.package_hash != record.package_hash {
+                self.remove_package_if_unused(&previous.package_hash)?;
+            }
+        }
         self.flush()
     }
 
-    fn list_connectors(&self) -> StoreResult<Vec<ConnectorRecord>> {
+    fn list_connectors(&self) -> StoreResult<Vec<(String, StoreResult<ConnectorRecord>)>> {
         self.connectors
             .iter()
             .map(|entry| {
                 let (key, value) = entry?;
-                decode_json(&key, &value)
+                Ok((
+                    String::from_utf8_lossy(&key).into_owned(),
+                    decode_json(&key, &value),
+                ))
             })
             .collect()
     }
@@ -123,13 +144,7 @@ impl ConnectorStore for SledStore {
             return Ok(false);
         };
         let old: ConnectorRecord = decode_json(name.as_bytes(), &old)?;
-        let still_used = self
-            .list_connectors()?
-            .iter()
-            .any(|r| r.package_hash == old.package_hash);
-        if !still_used {
-            self.packages.remove(old.package_hash.as_bytes())?;
-        }
+        self.remove_package_if_unused(&old.package_hash)?;
         for kind in [SettingKind::Config, SettingKind::Secret] {
             let tree = self.settings_tree(kind);
             for key in tree.scan_prefix(prefix_of(&[name])).keys() {
@@ -209,7 +224,10 @@ impl KvStore for SledStore {
             return Ok(None);
         };
         if is_expired(decode_kv_expiry(&full_key, &stored)?, now_ms) {
-            self.kv.remove(&full_key)?;
+            // Only if unchanged: a value stored meanwhile must survive.
+            let _ = self
+                .kv
+                .compare_and_swap(&full_key, Some(stored), None::<&[u8]>)?;
             return Ok(None);
         }
         Ok(Some(stored[8..].to_vec()))
@@ -238,8 +256,12 @@ impl KvStore for SledStore {
         let mut removed = 0;
         for entry in self.kv.iter() {
             let (key, value) = entry?;
-            if is_expired(decode_kv_expiry(&key, &value)?, now_ms) {
-                self.kv.remove(key)?;
+            if is_expired(decode_kv_expiry(&key, &value)?, now_ms)
+                && self
+                    .kv
+                    .compare_and_swap(&key, Some(value), None::<&[u8]>)?
+                    .is_ok()
+            {
                 removed += 1;
             }
         }
@@ -353,6 +375,7 @@ mod tests {
             manifest: "name = 'c'".into(),
             package_hash: "h".into(),
             installed_at_ms: 1,
+            source: crate::store::InstallSource::Api,
         };
         store.put_package("h", b"wasm").expect("package");
         store.put_connector(&record).expect("record");
@@ -367,6 +390,56 @@ mod tests {
                 .list_settings(SettingKind::Secret, "c")
                 .expect("list")
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn replacing_a_connector_drops_its_old_package_unless_another_uses_it() {
+        let (_dir, store) = open();
+        let record = |name: &str, hash: &str| ConnectorRecord {
+            name: name.into(),
+            manifest: String::new(),
+            package_hash: hash.into(),
+            installed_at_ms: 1,
+            source: crate::store::InstallSource::Api,
+        };
+        for hash in ["old", "shared", "new"] {
+            store.put_package(hash, b"wasm").expect("package");
+        }
+        store.put_connector(&record("a", "old")).expect("a");
+        store.put_connector(&record("b", "shared")).expect("b");
+        store.put_connector(&record("c", "shared")).expect("c");
+        store.put_connector(&record("a", "new")).expect("replace a");
+        store.put_connector(&record("b", "new")).expect("replace b");
+        assert_eq!(store.get_package("old").expect("get"), None);
+        assert!(
+            store.get_package("shared").expect("get").is_some(),
+            "c still uses it"
+        );
+    }
+
+    #[test]
+    fn a_damaged_record_is_reported_in_its_place_and_the_others_still_list() {
+        let (_dir, store) = open();
+        store
+            .connectors
+            .insert("broken", b"{not json".as_slice())
+            .expect("insert");
+        store
+            .put_connector(&ConnectorRecord {
+                name: "fine".into(),
+                manifest: String::new(),
+                package_hash: "h".into(),
+                installed_at_ms: 1,
+                source: crate::store::InstallSource::PluginsDir,
+            })
+            .expect("put");
+        let listed = store.list_connectors().expect("list");
+        assert_eq!(listed.len(), 2);
+        assert!(listed[0].1.is_err());
+        assert_eq!(
+            listed[1].1.as_ref().expect("fine").source,
+            crate::store::InstallSource::PluginsDir
         );
     }
 

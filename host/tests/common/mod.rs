@@ -51,12 +51,29 @@ impl TestHost {
     }
 
     pub async fn start_in(data: tempfile::TempDir) -> Self {
+        let host = Self::open(data, None);
+        host.app.load_connectors().await.unwrap();
+        host
+    }
+
+    /// A host whose connectors are not loaded yet (not ready).
+    pub fn open(data: tempfile::TempDir, plugins_dir: Option<PathBuf>) -> Self {
         let mut config = HostConfig::new(data.path().to_owned());
         config.engine.max_instances = 64;
+        config.plugins_dir = plugins_dir;
         let app = App::open(config).unwrap();
-        app.load_connectors().await.unwrap();
         let router = app.router();
         Self { app, router, data }
+    }
+
+    /// Stops this host and starts a new one on its data with a plugins directory.
+    pub async fn restart_with_plugins(self, plugins_dir: PathBuf) -> Self {
+        let Self { app, router, data } = self;
+        drop(router);
+        drop(app);
+        let host = Self::open(data, Some(plugins_dir));
+        host.app.load_connectors().await.unwrap();
+        host
     }
 
     /// Stops this host (releasing the store) and starts a new one on its data.
@@ -73,7 +90,7 @@ impl TestHost {
         self.app
             .state
             .registry
-            .install(&manifest, wasm)
+            .install(&manifest, wasm, switchboard::store::InstallSource::Api)
             .await
             .unwrap();
     }

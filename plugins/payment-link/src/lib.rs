@@ -59,12 +59,16 @@ enum Currency {
     Rub,
 }
 
+/// What an order id may look like.
+const ORDER_ID_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+
 /// The order to create a payment link for.
 // Also the JSON body sent to the provider, hence `Serialize`.
 #[derive(Serialize, Deserialize, JsonSchema)]
 struct CreateLinkInput {
     /// The order being paid; a second request for the same order returns the same link.
-    #[schemars(length(min = 1, max = 128))]
+    /// Letters, digits, `-` and `_`: it also travels as the `Idempotency-Key` header.
+    #[schemars(pattern(ORDER_ID_PATTERN))]
     order_id: String,
     /// Amount to pay in minor units (fen, cents, kopecks).
     amount: NonZeroU64,
@@ -79,7 +83,7 @@ struct CreateLinkInput {
 #[derive(Deserialize, JsonSchema)]
 struct GetStatusInput {
     /// The order the link was created for.
-    #[schemars(length(min = 1, max = 128))]
+    #[schemars(pattern(ORDER_ID_PATTERN))]
     order_id: String,
 }
 

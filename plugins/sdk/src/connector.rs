@@ -21,7 +21,7 @@ pub trait Connector {
     /// The operations callers may invoke.
     fn operations() -> Vec<Operation>;
 
-    /// Handles a request a provider sent to `POST /v1/hooks/{connector}/{hook}`:
+    /// Handles a request a provider sent to this connector's webhook `hook`:
     /// verify its signature over the raw body, reply, and return the normalized
     /// events it carried. The host stores them before the provider gets the reply.
     ///

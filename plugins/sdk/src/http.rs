@@ -169,8 +169,9 @@ pub fn post(url: impl Into<String>) -> Request {
 ///
 /// Fails with `host_not_allowed` when the URL's host is not granted in the
 /// manifest, `invalid_request` for a malformed URL, method or header,
-/// `http_timeout` when the call's deadline passes, `http_response_too_large`
+/// `http_timeout` when the manifest's HTTP timeout passes, `http_response_too_large`
 /// when the body exceeds the manifest's cap, and `http_failed` for connection errors.
+/// If the call's own deadline passes first, the host ends the whole call.
 pub fn send(request: Request) -> Result<Response, Error> {
     Ok(host::send(&request.into())?.into())
 }

@@ -49,6 +49,11 @@ impl Connector for Misbehaving {
             ),
             Operation::new("stdout", "Writes a line to stdout and stderr.", stdout),
             Operation::new("ok", "Succeeds at once.", ok).idempotent(),
+            Operation::new(
+                "probe-sandbox",
+                "Reports what the guest can see of the environment, files, arguments and network.",
+                probe_sandbox,
+            ),
         ]
     }
 }
@@ -118,6 +123,31 @@ fn stdout(_ctx: &Context, _input: Empty) -> Result<Ack, Error> {
     println!("misbehaving: a line on stdout");
     eprintln!("misbehaving: a line on stderr");
     Ok(Ack { ok: true })
+}
+
+/// What the guest could reach of the world outside its capabilities.
+#[derive(Serialize, JsonSchema)]
+struct SandboxProbe {
+    /// Environment variables visible.
+    env_vars: usize,
+    /// Command-line arguments visible.
+    args: usize,
+    /// Whether listing `/` worked.
+    list_root: bool,
+    /// Whether reading `/etc/passwd` worked.
+    read_passwd: bool,
+    /// Whether a TCP connection to loopback could be opened.
+    tcp_connect: bool,
+}
+
+fn probe_sandbox(_ctx: &Context, _input: Empty) -> Result<SandboxProbe, Error> {
+    Ok(SandboxProbe {
+        env_vars: std::env::vars_os().count(),
+        args: std::env::args_os().count(),
+        list_root: std::fs::read_dir("/").is_ok(),
+        read_passwd: std::fs::read("/etc/passwd").is_ok(),
+        tcp_connect: std::net::TcpStream::connect(("127.0.0.1", 9)).is_ok(),
+    })
 }
 
 fn ok(_ctx: &Context, _input: Empty) -> Result<Ack, Error> {
