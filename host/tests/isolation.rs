@@ -115,12 +115,25 @@ async fn a_well_behaved_connector_keeps_answering_while_others_misbehave() {
 #[tokio::test]
 async fn the_deadline_covers_time_spent_waiting_on_host_http() {
     let sandbox = sandbox().await;
+    let host = host_with_fixtures().await;
+    let url = format!("{}/v1/tracking/zto/ZT12345678", sandbox.logistics_url());
+    sandbox.logistics_faults().set(FaultConfig {
+        latency_ms: 600,
+        ..FaultConfig::default()
+    });
+    let inside = host
+        .invoke("misbehaving", "fetch", &fetch_input(&url))
+        .await;
+    assert_eq!(
+        inside.status,
+        StatusCode::OK,
+        "600 ms of a 1000 ms deadline: {}",
+        inside.text
+    );
     sandbox.logistics_faults().set(FaultConfig {
         latency_ms: 4_000,
         ..FaultConfig::default()
     });
-    let host = host_with_fixtures().await;
-    let url = format!("{}/v1/tracking/zto/ZT12345678", sandbox.logistics_url());
     let started = Instant::now();
     let reply = host
         .invoke(
@@ -167,13 +180,6 @@ async fn output_exactly_at_the_limit_is_returned_and_one_byte_more_is_refused() 
 }
 
 #[tokio::test]
-async fn guest_stdout_is_captured_instead_of_inherited() {
-    let host = host_with_fixtures().await;
-    let reply = host.invoke("misbehaving", "stdout", "{}").await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-}
-
-#[tokio::test]
 async fn the_guest_sees_no_environment_files_arguments_or_network() {
     let host = host_with_fixtures().await;
     let reply = host.invoke("misbehaving", "probe-sandbox", "{}").await;
@@ -207,4 +213,76 @@ async fn an_instance_limit_too_low_for_the_component_is_refused_at_install() {
             .status,
         StatusCode::CREATED
     );
+}
+
+/// Installs the misbehaving connector with extra `[limits]` lines.
+async fn misbehaving_with_limits(host: &TestHost, limits: &str) {
+    let (manifest, wasm) = common::package("test-plugins", "misbehaving");
+    let manifest = manifest.replace("[limits]", &format!("[limits]\n{limits}"));
+    host.app
+        .state
+        .registry
+        .install(&manifest, wasm, switchboard::store::InstallSource::Api)
+        .await
+        .unwrap();
+}
+
+fn fetch_input(url: &str) -> String {
+    serde_json::json!({ "url": url }).to_string()
+}
+
+#[tokio::test]
+async fn an_upstream_answering_within_the_http_timeout_is_read_and_one_slower_is_cut_off() {
+    let sandbox = sandbox().await;
+    let url = format!("{}/v1/tracking/zto/ZT12345678", sandbox.logistics_url());
+    let host = TestHost::start().await;
+    misbehaving_with_limits(&host, "http_timeout_ms = 300").await;
+
+    sandbox.logistics_faults().set(FaultConfig {
+        latency_ms: 50,
+        ..FaultConfig::default()
+    });
+    let inside = host
+        .invoke("misbehaving", "fetch", &fetch_input(&url))
+        .await;
+    assert_eq!(inside.status, StatusCode::OK, "{}", inside.text);
+
+    sandbox.logistics_faults().set(FaultConfig {
+        latency_ms: 600,
+        ..FaultConfig::default()
+    });
+    let outside = host
+        .invoke("misbehaving", "fetch", &fetch_input(&url))
+        .await;
+    assert_eq!(
+        (outside.status, outside.code()),
+        (StatusCode::BAD_GATEWAY, "http_timeout"),
+        "{}",
+        outside.text
+    );
+    assert_eq!(outside.json["error"]["retryable"], true);
+}
+
+#[tokio::test]
+async fn an_upstream_body_exactly_at_the_cap_is_read_and_one_byte_more_is_refused() {
+    let sandbox = sandbox().await;
+    let url = format!("{}/v1/tracking/zto/ZT12345678", sandbox.logistics_url());
+    let host = TestHost::start().await;
+    host.install("test-plugins", "misbehaving").await;
+    let full = host
+        .invoke("misbehaving", "fetch", &fetch_input(&url))
+        .await;
+    let size = full.json["body"].as_str().unwrap().len();
+
+    misbehaving_with_limits(&host, &format!("http_response_bytes = {size}")).await;
+    let at_cap = host
+        .invoke("misbehaving", "fetch", &fetch_input(&url))
+        .await;
+    assert_eq!(at_cap.status, StatusCode::OK, "{}", at_cap.text);
+
+    misbehaving_with_limits(&host, &format!("http_response_bytes = {}", size - 1)).await;
+    let over = host
+        .invoke("misbehaving", "fetch", &fetch_input(&url))
+        .await;
+    assert_eq!(over.code(), "http_response_too_large", "{}", over.text);
 }
