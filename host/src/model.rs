@@ -84,22 +84,7 @@ pub struct ConnectorInfo {
     pub emits: Vec<String>,
 }
 
-/// A normalized event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Event {
-    /// Unique id.
-    pub id: String,
-    /// Dotted kind.
-    pub kind: String,
-    /// What it is about.
-    pub subject: Option<String>,
-    /// When it happened, in milliseconds since the Unix epoch.
-    pub time_ms: u64,
-    /// JSON payload as text.
-    pub data: String,
-}
-
-/// An HTTP request made by, or delivered to, a connector.
+/// An HTTP request made by a connector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpRequest {
     /// Upper-case method.
@@ -112,7 +97,7 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
 }
 
-/// An HTTP response.
+/// An HTTP response to a connector's request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     /// Status code.
@@ -121,13 +106,4 @@ pub struct HttpResponse {
     pub headers: Vec<(String, String)>,
     /// Raw body.
     pub body: Vec<u8>,
-}
-
-/// What a connector returns for a webhook.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookOutcome {
-    /// The reply for the provider.
-    pub response: HttpResponse,
-    /// Events carried by the webhook.
-    pub events: Vec<Event>,
 }

@@ -61,57 +61,12 @@ impl From<types::HttpRequest> for model::HttpRequest {
     }
 }
 
-impl From<model::HttpRequest> for types::HttpRequest {
-    fn from(r: model::HttpRequest) -> Self {
-        Self {
-            method: r.method,
-            url: r.url,
-            headers: r.headers,
-            body: r.body,
-        }
-    }
-}
-
 impl From<model::HttpResponse> for types::HttpResponse {
     fn from(r: model::HttpResponse) -> Self {
         Self {
             status: r.status,
             headers: r.headers,
             body: r.body,
-        }
-    }
-}
-
-impl From<types::HttpResponse> for model::HttpResponse {
-    fn from(r: types::HttpResponse) -> Self {
-        Self {
-            status: r.status,
-            headers: r.headers,
-            body: r.body,
-        }
-    }
-}
-
-impl From<types::Event> for model::Event {
-    fn from(e: types::Event) -> Self {
-        Self {
-            id: e.id,
-            kind: e.kind,
-            subject: e.subject,
-            time_ms: e.time_ms,
-            data: e.data,
-        }
-    }
-}
-
-impl From<model::Event> for types::Event {
-    fn from(e: model::Event) -> Self {
-        Self {
-            id: e.id,
-            kind: e.kind,
-            subject: e.subject,
-            time_ms: e.time_ms,
-            data: e.data,
         }
     }
 }

@@ -27,7 +27,7 @@ use self::engine::{EngineSettings, EpochTicker, build_engine};
 use crate::capabilities::{CallCapabilities, ConnectorGrants, HostServices};
 use crate::model::{CallContext, ConnectorInfo};
 
-pub use bindings::WORLD;
+use bindings::WORLD;
 
 /// Why a component could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
