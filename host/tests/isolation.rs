@@ -286,3 +286,37 @@ async fn an_upstream_body_exactly_at_the_cap_is_read_and_one_byte_more_is_refuse
         .await;
     assert_eq!(over.code(), "http_response_too_large", "{}", over.text);
 }
+
+#[tokio::test]
+async fn calls_beyond_the_instance_pool_fail_fast_with_capacity_exhausted() {
+    let host = TestHost::open_with_instances(
+        tempfile::tempdir().unwrap(),
+        Some(common::dist().join("test-plugins")),
+        1,
+    );
+    host.app.load_connectors().await.unwrap();
+    let spinning = host.invoke("misbehaving", "spin", "{}");
+    let refused = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = Instant::now();
+        let reply = host.invoke("echo", "echo", "{}").await;
+        (reply, started.elapsed())
+    };
+    let (spun, (refused, waited)) = tokio::join!(spinning, refused);
+    assert_eq!(spun.code(), "deadline_exceeded");
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "capacity_exhausted"),
+        "{}",
+        refused.text
+    );
+    assert!(
+        waited < Duration::from_millis(500),
+        "refused at once, not queued: {waited:?}"
+    );
+    assert_eq!(
+        host.invoke("echo", "echo", "{}").await.status,
+        StatusCode::OK,
+        "the slot is free again"
+    );
+}

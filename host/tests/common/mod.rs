@@ -58,8 +58,17 @@ impl TestHost {
 
     /// A host whose connectors are not loaded yet (not ready).
     pub fn open(data: tempfile::TempDir, plugins_dir: Option<PathBuf>) -> Self {
+        Self::open_with_instances(data, plugins_dir, 64)
+    }
+
+    /// Like [`TestHost::open`] with at most `max_instances` alive at once.
+    pub fn open_with_instances(
+        data: tempfile::TempDir,
+        plugins_dir: Option<PathBuf>,
+        max_instances: u32,
+    ) -> Self {
         let mut config = HostConfig::new(data.path().to_owned());
-        config.engine.max_instances = 64;
+        config.engine.max_instances = max_instances;
         config.plugins_dir = plugins_dir;
         let app = App::open(config).unwrap();
         let router = app.router();
