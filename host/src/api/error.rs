@@ -30,6 +30,8 @@ pub struct ApiError {
     pub message: String,
     /// For connector-reported errors: whether retrying may help.
     pub retryable: Option<bool>,
+    /// What went wrong inside the host: logged with the request id, never sent.
+    detail: Option<String>,
 }
 
 impl ApiError {
@@ -40,6 +42,7 @@ impl ApiError {
             code: code.to_owned(),
             message: message.into(),
             retryable: None,
+            detail: None,
         }
     }
 
@@ -76,12 +79,15 @@ impl IntoResponse for ApiError {
 
 /// A host failure; the details are in the log under the request id, not in
 /// the answer.
-fn internal() -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "the host failed; the request id identifies it in the log",
-    )
+fn internal(detail: &str) -> ApiError {
+    ApiError {
+        detail: Some(detail.to_owned()),
+        ..ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the host failed; the request id identifies it in the log",
+        )
+    }
 }
 
 /// The error for an error response produced outside our handlers.
@@ -106,7 +112,7 @@ fn for_status(status: StatusCode) -> ApiError {
         s if s.is_client_error() => {
             ApiError::new(status, "bad_request", "the request could not be understood")
         }
-        _ => internal(),
+        _ => internal("an error response without a code"),
     }
 }
 
@@ -136,7 +142,8 @@ pub async fn envelope(request: Request, next: Next) -> Response {
 fn log_failure(request_id: &str, err: &ApiError) {
     let (code, message) = (err.code.as_str(), err.message.as_str());
     if err.status == StatusCode::INTERNAL_SERVER_ERROR {
-        tracing::error!(request_id, code, message, "request failed");
+        let detail = err.detail.as_deref().unwrap_or_default();
+        tracing::error!(request_id, code, message, detail, "request failed");
     } else if err.status.is_server_error() && code != "not_ready" {
         tracing::warn!(request_id, code, message, "request failed");
     }
@@ -168,10 +175,8 @@ impl From<CallError> for ApiError {
                     StatusCode::UNPROCESSABLE_ENTITY
                 };
                 return Self {
-                    status,
-                    code: e.code.clone(),
-                    message: e.message.clone(),
                     retryable: Some(e.retryable),
+                    ..Self::new(status, &e.code, e.message.clone())
                 };
             }
             CallError::DeadlineExceeded { .. } => {
@@ -190,7 +195,7 @@ impl From<CallError> for ApiError {
             CallError::OutputTooLarge { .. } => (StatusCode::BAD_GATEWAY, "output_too_large"),
             CallError::InvalidOutput(_) => (StatusCode::BAD_GATEWAY, "invalid_output"),
             CallError::CapacityExhausted => (StatusCode::SERVICE_UNAVAILABLE, "capacity_exhausted"),
-            CallError::Internal(_) => return internal(),
+            CallError::Internal(detail) => return internal(detail),
         };
         Self::new(status, code, message)
     }
@@ -230,14 +235,12 @@ impl From<InstallError> for ApiError {
             InstallError::Load(LoadError::WorldMismatch(_)) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "world_mismatch")
             }
-            InstallError::Load(LoadError::Internal(_)) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-            }
+            InstallError::Load(LoadError::Internal(detail)) => return internal(&detail),
             InstallError::DescribeFailed(CallError::CapacityExhausted) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "capacity_exhausted")
             }
-            InstallError::DescribeFailed(CallError::Internal(_)) => {
-                return internal();
+            InstallError::DescribeFailed(CallError::Internal(detail)) => {
+                return internal(&detail);
             }
             InstallError::DescribeFailed(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "describe_failed")

@@ -6,6 +6,7 @@
 //! guest stdout and stderr go through the same path.
 
 use super::CallCapabilities;
+use crate::registry::MAX_SETTING_BYTES;
 
 /// Longest line kept, in bytes; the rest is cut.
 pub const MAX_LINE_BYTES: usize = 8 << 10;
@@ -46,11 +47,12 @@ impl Source {
     }
 }
 
-fn cut(message: &str) -> &str {
-    if message.len() <= MAX_LINE_BYTES {
+/// `message` cut to at most `max` bytes on a character boundary.
+fn cut(message: &str, max: usize) -> &str {
+    if message.len() <= max {
         return message;
     }
-    let mut end = MAX_LINE_BYTES;
+    let mut end = max;
     while !message.is_char_boundary(end) {
         end -= 1;
     }
@@ -62,9 +64,12 @@ pub fn write(caps: &CallCapabilities, source: Source, level: Level, message: &st
     if !caps.take_log_line() {
         return;
     }
-    // Redact before cutting, so a cut can never leave part of a secret behind.
-    let redacted = caps.grants.settings.redact(message);
-    let message = cut(&redacted);
+    // Redact before cutting, so a cut never leaves part of a secret behind; a
+    // secret that starts in the kept part ends within the window, since no
+    // secret is longer than MAX_SETTING_BYTES.
+    let window = cut(message, MAX_LINE_BYTES + MAX_SETTING_BYTES);
+    let redacted = caps.grants.settings.redact(window);
+    let message = cut(&redacted, MAX_LINE_BYTES);
     let connector = caps.grants.name.as_str();
     let version = &caps.grants.version;
     let request_id = caps.context.request_id.as_str();
@@ -90,7 +95,7 @@ mod tests {
     #[test]
     fn long_lines_are_cut_on_a_character_boundary() {
         let line = "é".repeat(MAX_LINE_BYTES);
-        let kept = cut(&line);
+        let kept = cut(&line, MAX_LINE_BYTES);
         assert!(kept.len() <= MAX_LINE_BYTES);
         assert!(kept.len() >= MAX_LINE_BYTES - 1);
     }

@@ -188,6 +188,16 @@ impl Registry {
         source: InstallSource,
     ) -> Result<Installed, InstallError> {
         let _changing = self.changes.lock().await;
+        self.install_locked(manifest_text, wasm, source).await
+    }
+
+    /// [`Registry::install`] for a caller that holds the `changes` lock.
+    async fn install_locked(
+        &self,
+        manifest_text: &str,
+        wasm: Vec<u8>,
+        source: InstallSource,
+    ) -> Result<Installed, InstallError> {
         let package_hash = sha256_hex(&wasm);
         let wasm: Arc<[u8]> = wasm.into();
         let record = ConnectorRecord {

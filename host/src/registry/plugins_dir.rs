@@ -9,8 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Registry;
 use super::manifest::Manifest;
+use super::{Registry, blocking};
 use crate::runtime::compile_cache::sha256_hex;
 use crate::store::InstallSource;
 
@@ -88,21 +88,30 @@ impl Registry {
             Ok(package) => package,
             Err(reason) => return failed(reason),
         };
-        let hash = sha256_hex(&package.wasm);
-        let declared =
-            Manifest::parse(&package.manifest, &self.defaults, &self.ceilings).map(|m| m.name);
-        let installed = declared.ok().and_then(|name| self.get(name.as_str()));
-        if let Some(installed) = installed {
-            let name = installed.manifest.name.to_string();
-            if installed.source == InstallSource::Api {
-                return PluginOutcome::KeptApiInstall(name);
-            }
-            if installed.package_hash == hash && installed.manifest.source == package.manifest {
-                return PluginOutcome::Unchanged(name);
+        // Decide and install under one lock, from the store: the map may lack a
+        // connector whose restore failed, and the API must not race the decision.
+        let _changing = self.changes.lock().await;
+        if let Ok(manifest) = Manifest::parse(&package.manifest, &self.defaults, &self.ceilings) {
+            let name = manifest.name.to_string();
+            let store = self.store.clone();
+            let key = name.clone();
+            let stored = match blocking(move || store.get_connector(&key)).await {
+                Ok(stored) => stored,
+                Err(err) => return failed(err.to_string()),
+            };
+            if let Some(record) = stored {
+                if record.source == InstallSource::Api {
+                    return PluginOutcome::KeptApiInstall(name);
+                }
+                let same = record.package_hash == sha256_hex(&package.wasm)
+                    && record.manifest == package.manifest;
+                if same && self.get(&name).is_some() {
+                    return PluginOutcome::Unchanged(name);
+                }
             }
         }
         match self
-            .install(&package.manifest, package.wasm, InstallSource::PluginsDir)
+            .install_locked(&package.manifest, package.wasm, InstallSource::PluginsDir)
             .await
         {
             Ok(installed) => PluginOutcome::Installed(installed.name.to_string()),

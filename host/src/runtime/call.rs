@@ -126,7 +126,5 @@ pub fn classify(err: &wasmtime::Error, limits: &Limits) -> CallError {
             limit: limits.instances,
         });
     }
-    let detail = format!("{err:#}");
-    tracing::error!(error = detail, "a call failed inside the host");
-    CallError::Internal(detail)
+    CallError::Internal(format!("{err:#}"))
 }

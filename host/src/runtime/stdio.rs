@@ -11,11 +11,12 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
 use crate::capabilities::CallCapabilities;
 use crate::capabilities::log::{self, Level, MAX_LINE_BYTES, Source};
+use crate::registry::MAX_SETTING_BYTES;
 
-/// Longest unterminated output buffered before it is logged as a line. Far
-/// above [`MAX_LINE_BYTES`] so that a secret is redacted whole before the log
-/// cuts the line; only output this long without a newline is split.
-const MAX_PENDING_BYTES: usize = 4 * MAX_LINE_BYTES;
+/// Longest unterminated output buffered before it is logged as a line: the
+/// kept part of a line plus the longest possible secret, so any secret that
+/// starts in the kept part is redacted whole.
+const MAX_PENDING_BYTES: usize = MAX_LINE_BYTES + MAX_SETTING_BYTES;
 
 /// A guest output stream (stdout or stderr) that writes into the log.
 #[derive(Clone)]
@@ -62,6 +63,9 @@ impl StdoutStream for GuestOutput {
 struct LineWriter {
     output: GuestOutput,
     pending: Vec<u8>,
+    /// Set after an over-long line was logged: drop bytes until its newline,
+    /// since the log keeps only the start of a line anyway.
+    discarding: bool,
 }
 
 impl LineWriter {
@@ -69,18 +73,27 @@ impl LineWriter {
         Self {
             output,
             pending: Vec::new(),
+            discarding: false,
         }
     }
 
     fn accept(&mut self, mut bytes: &[u8]) {
         while let Some(newline) = bytes.iter().position(|&b| b == b'\n') {
-            self.pending.extend_from_slice(&bytes[..newline]);
-            self.emit();
+            if self.discarding {
+                self.discarding = false;
+            } else {
+                self.pending.extend_from_slice(&bytes[..newline]);
+                self.emit();
+            }
             bytes = &bytes[newline + 1..];
+        }
+        if self.discarding {
+            return;
         }
         self.pending.extend_from_slice(bytes);
         if self.pending.len() >= MAX_PENDING_BYTES {
             self.emit();
+            self.discarding = true;
         }
     }
 

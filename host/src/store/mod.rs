@@ -67,6 +67,8 @@ pub trait ConnectorStore: Send + Sync {
     /// Stores (or replaces) a connector record and flushes it to disk; the
     /// package of a replaced record is removed when nothing else uses it.
     fn put_connector(&self, record: &ConnectorRecord) -> StoreResult<()>;
+    /// The record of one connector, if installed.
+    fn get_connector(&self, name: &str) -> StoreResult<Option<ConnectorRecord>>;
     /// Every installed connector by name, ordered by name; a damaged record
     /// is an `Err` in its place so the others still load.
     fn list_connectors(&self) -> StoreResult<Vec<(String, StoreResult<ConnectorRecord>)>>;

@@ -49,11 +49,13 @@ impl SledStore {
         Ok(())
     }
 
+    /// Removes the package `hash` unless a record uses it or a damaged record
+    /// might (it could be repaired).
     fn remove_package_if_unused(&self, hash: &str) -> StoreResult<()> {
         let still_used = self
             .list_connectors()?
             .into_iter()
-            .any(|(_, record)| record.is_ok_and(|r| r.package_hash == hash));
+            .any(|(_, record)| record.is_err() || record.is_ok_and(|r| r.package_hash == hash));
         if !still_used {
             self.packages.remove(hash.as_bytes())?;
         }
@@ -64,6 +66,18 @@ impl SledStore {
         match kind {
             SettingKind::Config => &self.config,
             SettingKind::Secret => &self.secrets,
+        }
+    }
+}
+
+/// The package of a stored record; `None` (and a warning) when the record is
+/// damaged, so replacing or removing it still works.
+fn package_hash_of(name: &str, stored: &[u8]) -> Option<String> {
+    match decode_json::<ConnectorRecord>(name.as_bytes(), stored) {
+        Ok(record) => Some(record.package_hash),
+        Err(err) => {
+            tracing::warn!(connector = name, error = %err, "replacing a damaged connector record");
+            None
         }
     }
 }
@@ -117,13 +131,19 @@ impl ConnectorStore for SledStore {
         let previous = self
             .connectors
             .insert(record.name.as_bytes(), encode_json(record)?)?;
-        if let Some(previous) = previous {
-            let previous: ConnectorRecord = decode_json(record.name.as_bytes(), &previous)?;
-            if previous.package_hash != record.package_hash {
-                self.remove_package_if_unused(&previous.package_hash)?;
-            }
+        if let Some(previous_hash) = previous.and_then(|p| package_hash_of(&record.name, &p))
+            && previous_hash != record.package_hash
+        {
+            self.remove_package_if_unused(&previous_hash)?;
         }
         self.flush()
+    }
+
+    fn get_connector(&self, name: &str) -> StoreResult<Option<ConnectorRecord>> {
+        self.connectors
+            .get(name.as_bytes())?
+            .map(|stored| decode_json(name.as_bytes(), &stored))
+            .transpose()
     }
 
     fn list_connectors(&self) -> StoreResult<Vec<(String, StoreResult<ConnectorRecord>)>> {
@@ -143,8 +163,9 @@ impl ConnectorStore for SledStore {
         let Some(old) = self.connectors.remove(name.as_bytes())? else {
             return Ok(false);
         };
-        let old: ConnectorRecord = decode_json(name.as_bytes(), &old)?;
-        self.remove_package_if_unused(&old.package_hash)?;
+        if let Some(old_hash) = package_hash_of(name, &old) {
+            self.remove_package_if_unused(&old_hash)?;
+        }
         for kind in [SettingKind::Config, SettingKind::Secret] {
             let tree = self.settings_tree(kind);
             for key in tree.scan_prefix(prefix_of(&[name])).keys() {
@@ -256,7 +277,11 @@ impl KvStore for SledStore {
         let mut removed = 0;
         for entry in self.kv.iter() {
             let (key, value) = entry?;
-            if is_expired(decode_kv_expiry(&key, &value)?, now_ms)
+            // A damaged entry is left for kv_get to report; it must not stop the sweep.
+            let Ok(expires_at) = decode_kv_expiry(&key, &value) else {
+                continue;
+            };
+            if is_expired(expires_at, now_ms)
                 && self
                     .kv
                     .compare_and_swap(&key, Some(value), None::<&[u8]>)?
@@ -441,6 +466,60 @@ mod tests {
             listed[1].1.as_ref().expect("fine").source,
             crate::store::InstallSource::PluginsDir
         );
+    }
+
+    #[test]
+    fn a_damaged_record_can_be_replaced_and_removed_and_keeps_packages_alive() {
+        let (_dir, store) = open();
+        store.put_package("maybe-its", b"wasm").expect("package");
+        store
+            .connectors
+            .insert("broken", b"{not json".as_slice())
+            .expect("insert");
+        let record = ConnectorRecord {
+            name: "broken".into(),
+            manifest: String::new(),
+            package_hash: "h".into(),
+            installed_at_ms: 1,
+            source: crate::store::InstallSource::Api,
+        };
+        store
+            .connectors
+            .insert("other", b"{not json".as_slice())
+            .expect("insert");
+        store
+            .put_connector(&record)
+            .expect("replace the damaged record");
+        assert!(
+            store.get_package("maybe-its").expect("get").is_some(),
+            "a damaged record may still use it"
+        );
+        store
+            .set_setting(SettingKind::Secret, "other", "k", "v")
+            .expect("secret");
+        assert!(
+            store
+                .delete_connector("other")
+                .expect("remove the damaged record")
+        );
+        assert!(
+            store
+                .list_settings(SettingKind::Secret, "other")
+                .expect("list")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_sweep_skips_a_damaged_entry_and_removes_the_expired_ones() {
+        let (_dir, store) = open();
+        let s = scope("a", "t");
+        store.kv_set(&s, "old", b"x", Some(10)).expect("set");
+        store
+            .kv
+            .insert(composite_key(&["a", "t", "bad"]), b"short".as_slice())
+            .expect("insert");
+        assert_eq!(store.kv_sweep_expired(20).expect("sweep"), 1);
     }
 
     #[test]
