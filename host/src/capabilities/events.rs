@@ -5,7 +5,7 @@
 
 use super::{CallCapabilities, now_ms};
 use crate::model::ConnectorError;
-use crate::store::StoredEvent;
+use crate::store::{StoredEvent, blocking};
 
 /// Largest event payload, in bytes.
 pub const MAX_DATA_BYTES: usize = 256 << 10;
@@ -52,18 +52,10 @@ pub async fn emit(
     };
     let log = caps.services.events.clone();
     let id = event.id.clone();
-    let stored = tokio::task::spawn_blocking(move || log.append_event(&event)).await;
-    match stored {
-        Ok(Ok(_sequence)) => Ok(id),
-        Ok(Err(err)) => {
+    match blocking(move || log.append_event(&event)).await {
+        Ok(_sequence) => Ok(id),
+        Err(err) => {
             tracing::error!(error = %err, "event log append failed");
-            Err(ConnectorError::transient(
-                "event_store_failed",
-                "the event log is unavailable",
-            ))
-        }
-        Err(join) => {
-            tracing::error!(error = %join, "event log append task failed");
             Err(ConnectorError::transient(
                 "event_store_failed",
                 "the event log is unavailable",

@@ -25,6 +25,7 @@ use crate::runtime::limits::{LimitCeilings, Limits};
 use crate::runtime::{LoadError, Prepared, Runtime};
 use crate::store::{
     ConnectorRecord, ConnectorStore, InstallSource, SettingKind, SettingsStore, StoreError,
+    blocking,
 };
 
 /// A connector version ready to serve calls.
@@ -457,18 +458,4 @@ fn check_agrees(manifest: &Manifest, info: &ConnectorInfo) -> Result<(), Install
         ));
     }
     Ok(())
-}
-
-/// Runs store work on the blocking pool.
-async fn blocking<T, E, F>(work: F) -> Result<T, E>
-where
-    F: FnOnce() -> Result<T, E> + Send + 'static,
-    T: Send + 'static,
-    E: Send + 'static + From<StoreError>,
-{
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(
-            |join| Err(StoreError::Backend(format!("store task failed: {join}")).into()),
-        )
 }

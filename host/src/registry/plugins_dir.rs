@@ -9,10 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
+use super::Registry;
 use super::manifest::Manifest;
-use super::{Registry, blocking};
 use crate::runtime::compile_cache::sha256_hex;
-use crate::store::InstallSource;
+use crate::store::{InstallSource, blocking};
 
 /// The manifest file name inside each connector directory.
 pub const MANIFEST_FILE: &str = "connector.toml";

@@ -159,3 +159,18 @@ pub trait EventLog: Send + Sync {
     /// Events with a sequence number of at least `from`, oldest first, at most `limit`.
     fn read_events(&self, from: u64, limit: usize) -> StoreResult<Vec<(u64, StoredEvent)>>;
 }
+
+/// Runs store work on the blocking pool, so a flush never stalls the async
+/// workers; a task that fails to finish becomes a [`StoreError`].
+pub async fn blocking<T, E, F>(work: F) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static + From<StoreError>,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(
+            |join| Err(StoreError::Backend(format!("store task failed: {join}")).into()),
+        )
+}
