@@ -326,11 +326,22 @@ impl EventLog for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::InstallSource;
 
     fn open() -> (tempfile::TempDir, SledStore) {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SledStore::open(dir.path()).expect("open store");
         (dir, store)
+    }
+
+    fn record(name: &str, hash: &str, source: InstallSource) -> ConnectorRecord {
+        ConnectorRecord {
+            name: name.into(),
+            manifest: String::new(),
+            package_hash: hash.into(),
+            installed_at_ms: 1,
+            source,
+        }
     }
 
     fn scope(connector: &str, tenant: &str) -> KvScope {
@@ -395,13 +406,7 @@ mod tests {
     #[test]
     fn deleting_a_connector_removes_its_settings_and_unused_package() {
         let (_dir, store) = open();
-        let record = ConnectorRecord {
-            name: "c".into(),
-            manifest: "name = 'c'".into(),
-            package_hash: "h".into(),
-            installed_at_ms: 1,
-            source: crate::store::InstallSource::Api,
-        };
+        let record = record("c", "h", InstallSource::Api);
         store.put_package("h", b"wasm").expect("package");
         store.put_connector(&record).expect("record");
         store
@@ -421,13 +426,7 @@ mod tests {
     #[test]
     fn replacing_a_connector_drops_its_old_package_unless_another_uses_it() {
         let (_dir, store) = open();
-        let record = |name: &str, hash: &str| ConnectorRecord {
-            name: name.into(),
-            manifest: String::new(),
-            package_hash: hash.into(),
-            installed_at_ms: 1,
-            source: crate::store::InstallSource::Api,
-        };
+        let record = |name: &str, hash: &str| record(name, hash, InstallSource::Api);
         for hash in ["old", "shared", "new"] {
             store.put_package(hash, b"wasm").expect("package");
         }
@@ -451,20 +450,14 @@ mod tests {
             .insert("broken", b"{not json".as_slice())
             .expect("insert");
         store
-            .put_connector(&ConnectorRecord {
-                name: "fine".into(),
-                manifest: String::new(),
-                package_hash: "h".into(),
-                installed_at_ms: 1,
-                source: crate::store::InstallSource::PluginsDir,
-            })
+            .put_connector(&record("fine", "h", InstallSource::PluginsDir))
             .expect("put");
         let listed = store.list_connectors().expect("list");
         assert_eq!(listed.len(), 2);
         assert!(listed[0].1.is_err());
         assert_eq!(
             listed[1].1.as_ref().expect("fine").source,
-            crate::store::InstallSource::PluginsDir
+            InstallSource::PluginsDir
         );
     }
 
@@ -476,13 +469,7 @@ mod tests {
             .connectors
             .insert("broken", b"{not json".as_slice())
             .expect("insert");
-        let record = ConnectorRecord {
-            name: "broken".into(),
-            manifest: String::new(),
-            package_hash: "h".into(),
-            installed_at_ms: 1,
-            source: crate::store::InstallSource::Api,
-        };
+        let record = record("broken", "h", InstallSource::Api);
         store
             .connectors
             .insert("other", b"{not json".as_slice())
