@@ -28,15 +28,32 @@ build_connectors() {
   done
   log "building connectors for wasm32-wasip2"
   (cd "$repo" && cargo build --profile guest --target wasm32-wasip2 "${crates[@]}")
-  rm -rf "$dist/plugins" "$dist/test-plugins"
+  rm -rf "$dist/plugins" "$dist/test-plugins" "$dist/test-versions"
   for dir in "${bundled_connectors[@]}"; do place_connector "$dir" "$dist/plugins"; done
   for dir in "${fixture_connectors[@]}"; do place_connector "$dir" "$dist/test-plugins"; done
+  build_echo_versions
 }
 
+# Lifecycle tests need more versions of one connector: echo 0.2.0 and the
+# broken 0.3.0, in dist/test-versions/echo-<version>/.
+build_echo_versions() {
+  local feature version
+  for feature in v2:0.2.0 broken:0.3.0; do
+    version="${feature#*:}"
+    feature="${feature%%:*}"
+    log "building echo $version (feature $feature)"
+    (cd "$repo" && cargo build --profile guest --target wasm32-wasip2 -p echo --features "$feature")
+    place_connector tests/connectors/echo "$dist/test-versions" "echo-$version"
+    sed -i "s/^version = .*/version = \"$version\"/" "$dist/test-versions/echo-$version/connector.toml"
+  done
+}
+
+# place_connector <crate dir> <into> [<directory name>]
 place_connector() {
   local dir="$1" into="$2" name crate
-  name="$(basename "$dir")"
-  crate="${name//-/_}"
+  name="${3:-$(basename "$dir")}"
+  crate="$(basename "$dir")"
+  crate="${crate//-/_}"
   mkdir -p "$into/$name"
   cp "$repo/$dir/connector.toml" "$into/$name/connector.toml"
   cp "$CARGO_TARGET_DIR/wasm32-wasip2/guest/$crate.wasm" "$into/$name/$crate.wasm"

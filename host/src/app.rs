@@ -10,8 +10,10 @@ use anyhow::Context;
 
 use crate::api::{AppState, BodyLimits, router};
 use crate::capabilities::{HostServices, now_ms};
-use crate::registry::Registry;
+use crate::registry::lifecycle::Activation;
 use crate::registry::plugins_dir::PluginOutcome;
+use crate::registry::watch::{PluginsDirWatcher, settled_snapshot};
+use crate::registry::{LifecyclePolicy, Registry};
 use crate::runtime::Runtime;
 use crate::runtime::engine::EngineSettings;
 use crate::runtime::limits::{LimitCeilings, Limits};
@@ -35,6 +37,14 @@ pub struct HostConfig {
     pub ceilings: LimitCeilings,
     /// Request body limits.
     pub body_limits: BodyLimits,
+    /// Drain deadline, automatic rollback thresholds, trusted signing keys.
+    pub lifecycle: LifecyclePolicy,
+    /// What becomes of a new version found in the plugins directory.
+    pub hot_load: Activation,
+    /// Whether the plugins directory is watched for new packages after start.
+    pub watch_plugins_dir: bool,
+    /// How long the plugins directory must be quiet before it is read again.
+    pub watch_quiet: Duration,
 }
 
 impl HostConfig {
@@ -47,6 +57,10 @@ impl HostConfig {
             limits: Limits::default(),
             ceilings: LimitCeilings::default(),
             body_limits: BodyLimits::default(),
+            lifecycle: LifecyclePolicy::default(),
+            hot_load: Activation::ActivateIfNewer,
+            watch_plugins_dir: true,
+            watch_quiet: Duration::from_millis(500),
         }
     }
 }
@@ -65,7 +79,7 @@ pub struct App {
 pub struct StartupReport {
     /// Connectors loaded from the store.
     pub restored: usize,
-    /// Connectors installed or replaced from the plugins directory.
+    /// Versions installed from the plugins directory, as `name@version`.
     pub installed: Vec<String>,
     /// Failures, as one line each.
     pub failures: Vec<String>,
@@ -92,14 +106,16 @@ impl App {
             Runtime::new(&config.engine, &config.data_dir.join("compiled"), services)
                 .context("starting the WebAssembly runtime")?,
         );
-        let registry = Arc::new(Registry::new(
+        let registry = Registry::new(
             runtime,
             store.clone(),
             config.limits.clone(),
             ceilings,
-        ));
+            config.lifecycle.clone(),
+        );
         let state = AppState {
             registry,
+            audit: store.clone(),
             ready: Arc::new(AtomicBool::new(false)),
             limits: config.body_limits,
         };
@@ -116,24 +132,21 @@ impl App {
     pub async fn load_connectors(&self) -> anyhow::Result<StartupReport> {
         let started = Instant::now();
         let registry = &self.state.registry;
-        let mut report = StartupReport::default();
-        for (name, err) in registry.restore().await? {
-            report.failures.push(format!("{name}: {err}"));
-        }
-        report.restored = registry.list().len();
+        let failures = registry.restore().await?;
+        let mut report = StartupReport {
+            restored: registry.list().len(),
+            failures,
+            ..StartupReport::default()
+        };
         if let Some(dir) = &self.config.plugins_dir {
             let outcomes = registry
-                .install_plugins_dir(dir)
+                .install_plugins_dir(dir, &self.config.hot_load)
                 .await
                 .with_context(|| format!("reading the plugins directory {}", dir.display()))?;
             for outcome in outcomes {
                 match outcome {
-                    PluginOutcome::Installed(name) => report.installed.push(name),
+                    PluginOutcome::Installed(id) => report.installed.push(id),
                     PluginOutcome::Unchanged(_) => {}
-                    PluginOutcome::KeptApiInstall(name) => tracing::info!(
-                        connector = name,
-                        "kept the version installed through the API over the plugins directory's"
-                    ),
                     PluginOutcome::Failed { dir, reason } => {
                         report.failures.push(format!("{}: {reason}", dir.display()))
                     }
@@ -180,10 +193,72 @@ impl App {
             report.elapsed.as_millis()
         );
         let sweeper = tokio::spawn(sweep_kv(app.store.clone()));
+        let watcher = app.watch_plugins_dir()?;
         let served = server.await.context("the server task failed")?;
         sweeper.abort();
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
         app.store.flush()?;
         served.context("serving HTTP")
+    }
+}
+
+impl App {
+    /// Starts watching the plugins directory, if there is one and watching is on.
+    pub fn watch_plugins_dir(&self) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+        let Some(dir) = self.config.plugins_dir.clone() else {
+            return Ok(None);
+        };
+        if !self.config.watch_plugins_dir {
+            return Ok(None);
+        }
+        let quiet = self.config.watch_quiet;
+        let mut watcher = PluginsDirWatcher::start(&dir, quiet)
+            .with_context(|| format!("watching the plugins directory {}", dir.display()))?;
+        let registry = self.state.registry.clone();
+        let activation = self.config.hot_load.clone();
+        Ok(Some(tokio::spawn(async move {
+            while watcher.changed().await.is_some() {
+                hot_load(&registry, &dir, quiet, &activation).await;
+            }
+        })))
+    }
+}
+
+/// Most snapshots taken while waiting for files being written to settle.
+const SETTLE_TRIES: usize = 20;
+
+/// Reads the plugins directory again once nothing in it changes any more.
+async fn hot_load(
+    registry: &Registry,
+    dir: &std::path::Path,
+    quiet: Duration,
+    activation: &Activation,
+) {
+    if let Err(err) = settled_snapshot(dir, quiet, SETTLE_TRIES).await {
+        tracing::warn!(dir = %dir.display(), error = %err, "cannot read the plugins directory");
+        return;
+    }
+    match registry.install_plugins_dir(dir, activation).await {
+        Ok(outcomes) => {
+            for outcome in outcomes {
+                match outcome {
+                    PluginOutcome::Installed(id) => {
+                        tracing::info!(version = id, "installed from the plugins directory")
+                    }
+                    PluginOutcome::Unchanged(_) => {}
+                    PluginOutcome::Failed { dir, reason } => tracing::warn!(
+                        dir = %dir.display(),
+                        reason,
+                        "a package in the plugins directory was not installed"
+                    ),
+                }
+            }
+        }
+        Err(err) => {
+            tracing::warn!(dir = %dir.display(), error = %err, "cannot read the plugins directory")
+        }
     }
 }
 

@@ -5,9 +5,11 @@
 //! benchmarks and later the batch API all come through here.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::model::CallContext;
 use crate::registry::Registry;
+use crate::registry::canary::Side;
 use crate::runtime::call::CallError;
 
 /// A successful call.
@@ -17,6 +19,8 @@ pub struct InvokeOutput {
     pub output: String,
     /// The version that served the call.
     pub version: semver::Version,
+    /// Which side of a running canary served it.
+    pub side: Option<Side>,
 }
 
 /// Why a call did not produce output.
@@ -51,7 +55,8 @@ pub enum InvokeError {
     Call(#[from] CallError),
 }
 
-/// Invokes `operation` of `connector` with the raw JSON body `input`.
+/// Invokes `operation` of `connector` with the raw JSON body `input`, on
+/// the version the registry routes this call to.
 pub async fn invoke(
     registry: &Registry,
     connector: &str,
@@ -59,9 +64,10 @@ pub async fn invoke(
     context: CallContext,
     input: &[u8],
 ) -> Result<InvokeOutput, InvokeError> {
-    let loaded = registry
-        .get(connector)
+    let routed = registry
+        .route(connector, &context)
         .ok_or_else(|| InvokeError::ConnectorNotFound(connector.to_owned()))?;
+    let loaded = routed.loaded.clone();
     let compiled = loaded
         .operation(operation)
         .ok_or_else(|| InvokeError::OperationNotFound {
@@ -85,7 +91,8 @@ pub async fn invoke(
             operation: operation.to_owned(),
             violations,
         })?;
-    let output = registry
+    let started = Instant::now();
+    let result = registry
         .runtime()
         .invoke(
             &loaded.prepared,
@@ -94,9 +101,27 @@ pub async fn invoke(
             operation,
             text,
         )
-        .await?;
+        .await;
+    let side = routed.side;
+    registry.finish(
+        routed,
+        started.elapsed(),
+        result.as_ref().is_err_and(is_connector_failure),
+    );
     Ok(InvokeOutput {
-        output,
+        output: result?,
         version: loaded.manifest.version.clone(),
+        side,
     })
+}
+
+/// Whether a failed call counts against the version that served it: a
+/// business answer (a connector error it does not call retryable, such as
+/// "no such parcel"), a full instance pool and a call cut off by a drain do not.
+pub fn is_connector_failure(err: &CallError) -> bool {
+    match err {
+        CallError::Connector(err) => err.retryable,
+        CallError::CapacityExhausted | CallError::VersionUnloaded => false,
+        _ => true,
+    }
 }

@@ -1,12 +1,22 @@
 //! The `switchboard` command: `serve` runs the host, `sandbox` runs the fake
-//! provider upstreams that connectors are developed and tested against.
+//! provider upstreams that connectors are developed and tested against,
+//! `ctl` drives a running host's connector lifecycle, and `keygen` and
+//! `sign` make the signatures a host with trusted keys requires.
+
+mod ctl;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard::app::{App, HostConfig};
+use switchboard::registry::canary::RollbackPolicy;
+use switchboard::registry::lifecycle::Activation;
+use switchboard::registry::plugins_dir::{SIGNATURE_FILE, read_package};
+use switchboard::registry::signature::{self, TrustedKeys};
+use switchboard::runtime::compile_cache::sha256_hex;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -29,6 +39,28 @@ enum Command {
     Serve(ServeArgs),
     /// Run the sandbox upstreams (fake logistics and payment providers).
     Sandbox(SandboxArgs),
+    /// Install, activate, canary, promote, abort or roll back on a running host.
+    Ctl {
+        /// The host's base URL.
+        #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        #[command(subcommand)]
+        command: ctl::CtlCommand,
+    },
+    /// Make an ed25519 key pair for signing connector packages.
+    Keygen {
+        /// Where to write the secret key (created with mode 0600; never overwritten).
+        #[arg(long)]
+        secret_key_file: PathBuf,
+    },
+    /// Sign the package in a directory: writes its connector.sig.
+    Sign {
+        /// The secret key file `keygen` wrote.
+        #[arg(long)]
+        secret_key_file: PathBuf,
+        /// The package directory (connector.toml and one .wasm).
+        dir: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -66,6 +98,42 @@ struct ServeArgs {
     /// Default largest outbound HTTP response body in bytes (a manifest may override it).
     #[arg(long)]
     default_http_response_bytes: Option<usize>,
+    /// A public key (`ed25519:<base64>`) whose signature packages must carry;
+    /// repeat for several. Without any, signatures are not required.
+    #[arg(
+        long = "trusted-key",
+        env = "SWITCHBOARD_TRUSTED_KEYS",
+        value_delimiter = ','
+    )]
+    trusted_keys: Vec<String>,
+    /// What a new version found in the plugins directory becomes: `activate`
+    /// (when newer than the active version), `canary` or `stage`.
+    #[arg(long, default_value = "activate", value_parser = ["activate", "canary", "stage"])]
+    hot_load: String,
+    /// Weight of a canary started by `--hot-load canary`, in percent.
+    #[arg(long, default_value_t = 10.0)]
+    hot_load_canary_percent: f64,
+    /// Do not watch the plugins directory after start.
+    #[arg(long)]
+    no_watch: bool,
+    /// How long calls on a replaced version may run before they are cut off, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    drain_deadline_ms: u64,
+    /// Window of the automatic canary rollback, in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    rollback_window_ms: u64,
+    /// Fewest candidate calls in the window before the automatic rollback judges.
+    #[arg(long, default_value_t = 20)]
+    rollback_min_calls: usize,
+    /// Candidate failure rate, in percent, that rolls a canary back.
+    #[arg(long, default_value_t = 5.0)]
+    rollback_failure_percent: f64,
+    /// Candidate p95 latency, as a multiple of the active version's, that rolls a canary back.
+    #[arg(long, default_value_t = 2.0)]
+    rollback_latency_ratio: f64,
+    /// Smallest p95 gap, in milliseconds, that may roll a canary back for latency.
+    #[arg(long, default_value_t = 20)]
+    rollback_latency_floor_ms: u64,
 }
 
 #[derive(clap::Args)]
@@ -139,9 +207,57 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(bytes) = args.default_http_response_bytes {
         limits.http_response_bytes = bytes;
     }
+    if !(0.0..=100.0).contains(&args.hot_load_canary_percent) {
+        anyhow::bail!("--hot-load-canary-percent must be between 0 and 100");
+    }
+    config.hot_load = match args.hot_load.as_str() {
+        "canary" => Activation::Canary((args.hot_load_canary_percent * 100.0).round() as u16),
+        "stage" => Activation::Stage,
+        _ => Activation::ActivateIfNewer,
+    };
+    config.watch_plugins_dir = !args.no_watch;
+    let lifecycle = &mut config.lifecycle;
+    lifecycle.drain_deadline = Duration::from_millis(args.drain_deadline_ms);
+    lifecycle.trusted_keys = TrustedKeys::parse(&args.trusted_keys)
+        .map_err(|err| anyhow::anyhow!("--trusted-key: {err}"))?;
+    lifecycle.rollback = RollbackPolicy {
+        window: Duration::from_millis(args.rollback_window_ms),
+        min_calls: args.rollback_min_calls.max(1),
+        max_failure_rate: args.rollback_failure_percent / 100.0,
+        max_latency_ratio: args.rollback_latency_ratio,
+        latency_floor: Duration::from_millis(args.rollback_latency_floor_ms),
+    };
     App::open(config)?
         .serve(args.listen, shutdown_signal())
         .await
+}
+
+fn keygen(secret_key_file: &std::path::Path) -> anyhow::Result<()> {
+    let (secret, public) = signature::generate_keypair();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(secret_key_file)
+        .with_context(|| format!("creating {}", secret_key_file.display()))?;
+    std::io::Write::write_all(&mut file, format!("{secret}\n").as_bytes())?;
+    println!("{public}");
+    Ok(())
+}
+
+fn sign(secret_key_file: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(secret_key_file)
+        .with_context(|| format!("reading {}", secret_key_file.display()))?;
+    let key = signature::parse_secret_key(&text)?;
+    let package = read_package(dir).map_err(anyhow::Error::msg)?;
+    let hash = sha256_hex(&package.wasm);
+    let line = signature::sign_package(&key, &package.manifest, &hash);
+    let path = dir.join(SIGNATURE_FILE);
+    std::fs::write(&path, format!("{line}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
 }
 
 async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
@@ -164,6 +280,12 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Sandbox(args) => sandbox(args).await,
+        Command::Ctl { url, command } => ctl::run(&url, command).await,
+        Command::Keygen { secret_key_file } => keygen(&secret_key_file),
+        Command::Sign {
+            secret_key_file,
+            dir,
+        } => sign(&secret_key_file, &dir),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

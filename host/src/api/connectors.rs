@@ -1,9 +1,12 @@
 //! Connector administration: list, describe, install, remove, settings.
+//!
+//! What is described is the active version; `lifecycle` covers the others.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,6 +15,7 @@ use super::invoke::body_error;
 use super::{ApiError, AppState};
 use crate::names::{ConnectorName, SettingKey};
 use crate::registry::LoadedConnector;
+use crate::registry::lifecycle::{Activation, Actor, Package};
 use crate::store::{InstallSource, SettingKind};
 
 fn not_installed(name: &str) -> ApiError {
@@ -26,7 +30,18 @@ fn connector(state: &AppState, name: &str) -> Result<std::sync::Arc<LoadedConnec
     state.registry.get(name).ok_or_else(|| not_installed(name))
 }
 
-fn summary(c: &LoadedConnector) -> Value {
+fn summary(state: &AppState, c: &LoadedConnector) -> Value {
+    let canary = state
+        .registry
+        .route_of(c.manifest.name.as_str())
+        .and_then(|route| {
+            route.canary.as_ref().map(|canary| {
+                json!({
+                    "version": canary.rule.version.to_string(),
+                    "weight_percent": f64::from(canary.rule.weight_bp) / 100.0,
+                })
+            })
+        });
     json!({
         "name": c.manifest.name,
         "version": c.manifest.version.to_string(),
@@ -34,12 +49,18 @@ fn summary(c: &LoadedConnector) -> Value {
         "package_hash": c.package_hash,
         "installed_at_ms": c.installed_at_ms,
         "operations": c.info.operations.iter().map(|op| op.name.as_str()).collect::<Vec<_>>(),
+        "canary": canary,
     })
 }
 
-/// `GET /v1/connectors`.
+/// `GET /v1/connectors`: every connector with its active version and canary.
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    let connectors: Vec<Value> = state.registry.list().iter().map(|c| summary(c)).collect();
+    let connectors: Vec<Value> = state
+        .registry
+        .list()
+        .iter()
+        .map(|c| summary(&state, c))
+        .collect();
     Json(json!({ "connectors": connectors }))
 }
 
@@ -50,7 +71,7 @@ pub async fn describe(
 ) -> Result<Json<Value>, ApiError> {
     let c = connector(&state, &name)?;
     let limits = &c.manifest.limits;
-    let mut body = summary(&c);
+    let mut body = summary(&state, &c);
     body["operations"] = c
         .operations()
         .map(|op| {
@@ -79,13 +100,31 @@ pub async fn describe(
     Ok(Json(body))
 }
 
-/// `POST /v1/connectors`: multipart with a `manifest` part (TOML) and a
-/// `component` part (the `.wasm`). Replaces an installed connector of the
-/// same name; 201 when new, 200 when replaced.
+/// Query of `POST /v1/connectors`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallQuery {
+    /// Whether the new version becomes active (default) or is staged.
+    #[serde(default = "yes")]
+    activate: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /v1/connectors`: multipart with a `manifest` part (TOML), a
+/// `component` part (the `.wasm`) and an optional `signature` part. Installs
+/// the version beside the others and makes it active unless
+/// `?activate=false`; the first version of a connector is always active.
+/// 201 when new, 200 when this exact package was installed already.
 pub async fn install(
     State(state): State<AppState>,
+    query: Result<Query<InstallQuery>, QueryRejection>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Query(query) = query
+        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", err.body_text()))?;
     let mut multipart = multipart.map_err(|err| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -98,18 +137,20 @@ pub async fn install(
     })?;
     let mut manifest = None;
     let mut component = None;
+    let mut signature = None;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
             Some("manifest") => manifest = Some(field.text().await.map_err(multipart_error)?),
             Some("component") => {
                 component = Some(field.bytes().await.map_err(multipart_error)?.to_vec())
             }
+            Some("signature") => signature = Some(field.text().await.map_err(multipart_error)?),
             other => {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "unexpected_part",
                     format!(
-                        "unexpected part `{}`; send `manifest` and `component`",
+                        "unexpected part `{}`; send `manifest`, `component` and optionally `signature`",
                         other.unwrap_or("")
                     ),
                 ));
@@ -123,22 +164,37 @@ pub async fn install(
             format!("the upload has no `{part}` part"),
         )
     };
-    let manifest = manifest.ok_or_else(|| missing("manifest"))?;
-    let component = component.ok_or_else(|| missing("component"))?;
+    let package = Package {
+        manifest: manifest.ok_or_else(|| missing("manifest"))?,
+        wasm: component.ok_or_else(|| missing("component"))?,
+        signature,
+    };
+    let activation = if query.activate {
+        Activation::Activate
+    } else {
+        Activation::Stage
+    };
     let installed = state
         .registry
-        .install(&manifest, component, InstallSource::Api)
+        .install(package, InstallSource::Api, activation, Actor::Api)
         .await?;
     tracing::info!(connector = %installed.name, version = %installed.version, hash = installed.package_hash, "connector installed");
-    let status = if installed.replaced.is_some() {
+    let status = if installed.already_installed {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    let installed_connector = connector(&state, installed.name.as_str())?;
-    let mut body = summary(&installed_connector);
-    body["replaced"] = json!(installed.replaced.map(|v| v.to_string()));
-    Ok((status, Json(body)))
+    let deployment = state.registry.view(installed.name.as_str())?;
+    Ok((
+        status,
+        Json(json!({
+            "name": installed.name,
+            "version": installed.version.to_string(),
+            "package_hash": installed.package_hash,
+            "already_installed": installed.already_installed,
+            "deployment": deployment,
+        })),
+    ))
 }
 
 fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
@@ -158,19 +214,13 @@ fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
-/// `DELETE /v1/connectors/{name}`.
+/// `DELETE /v1/connectors/{name}`: every version, its settings and its deployment.
 pub async fn remove(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let parsed = ConnectorName::parse(&name).map_err(|_| not_installed(&name))?;
-    let removed = state.registry.remove(&parsed).await.map_err(|err| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
-            err.to_string(),
-        )
-    })?;
+    let removed = state.registry.remove(&parsed, Actor::Api).await?;
     if removed {
         tracing::info!(connector = name, "connector removed");
         Ok(StatusCode::NO_CONTENT)

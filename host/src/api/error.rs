@@ -14,6 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::invoke::InvokeError;
+use crate::registry::lifecycle::LifecycleError;
+use crate::registry::signature::SignatureError;
 use crate::registry::{InstallError, SettingError};
 use crate::runtime::LoadError;
 use crate::runtime::call::CallError;
@@ -55,6 +57,19 @@ impl ApiError {
         )
     }
 
+    /// A host failure; the details are in the log under the request id, not
+    /// in the answer.
+    pub fn internal(detail: &str) -> Self {
+        Self {
+            detail: Some(detail.to_owned()),
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the host failed; the request id identifies it in the log",
+            )
+        }
+    }
+
     fn body(&self, request_id: &str) -> serde_json::Value {
         let mut error =
             json!({ "code": self.code, "message": self.message, "request_id": request_id });
@@ -74,19 +89,6 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.render("")
-    }
-}
-
-/// A host failure; the details are in the log under the request id, not in
-/// the answer.
-fn internal(detail: &str) -> ApiError {
-    ApiError {
-        detail: Some(detail.to_owned()),
-        ..ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the host failed; the request id identifies it in the log",
-        )
     }
 }
 
@@ -112,7 +114,7 @@ fn for_status(status: StatusCode) -> ApiError {
         s if s.is_client_error() => {
             ApiError::new(status, "bad_request", "the request could not be understood")
         }
-        _ => internal("an error response without a code"),
+        _ => ApiError::internal("an error response without a code"),
     }
 }
 
@@ -195,7 +197,13 @@ impl From<CallError> for ApiError {
             CallError::OutputTooLarge { .. } => (StatusCode::BAD_GATEWAY, "output_too_large"),
             CallError::InvalidOutput(_) => (StatusCode::BAD_GATEWAY, "invalid_output"),
             CallError::CapacityExhausted => (StatusCode::SERVICE_UNAVAILABLE, "capacity_exhausted"),
-            CallError::Internal(detail) => return internal(detail),
+            CallError::VersionUnloaded => {
+                return Self {
+                    retryable: Some(true),
+                    ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "version_unloaded", message)
+                };
+            }
+            CallError::Internal(detail) => return ApiError::internal(detail),
         };
         Self::new(status, code, message)
     }
@@ -235,12 +243,12 @@ impl From<InstallError> for ApiError {
             InstallError::Load(LoadError::WorldMismatch(_)) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "world_mismatch")
             }
-            InstallError::Load(LoadError::Internal(detail)) => return internal(&detail),
+            InstallError::Load(LoadError::Internal(detail)) => return ApiError::internal(&detail),
             InstallError::DescribeFailed(CallError::CapacityExhausted) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "capacity_exhausted")
             }
             InstallError::DescribeFailed(CallError::Internal(detail)) => {
-                return internal(&detail);
+                return ApiError::internal(&detail);
             }
             InstallError::DescribeFailed(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "describe_failed")
@@ -250,6 +258,28 @@ impl From<InstallError> for ApiError {
             }
             InstallError::InvalidSchema(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_schema"),
             InstallError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(err: LifecycleError) -> Self {
+        let message = err.to_string();
+        let (status, code) = match err {
+            LifecycleError::UnknownConnector(_) => (StatusCode::NOT_FOUND, "connector_not_found"),
+            LifecycleError::UnknownVersion { .. } => (StatusCode::NOT_FOUND, "version_not_found"),
+            LifecycleError::VersionConflict { .. } => (StatusCode::CONFLICT, "version_conflict"),
+            LifecycleError::VersionInUse { .. } => (StatusCode::CONFLICT, "version_in_use"),
+            LifecycleError::NoPreviousVersion(_) => (StatusCode::CONFLICT, "no_previous_version"),
+            LifecycleError::NoCanary(_) => (StatusCode::CONFLICT, "no_canary"),
+            LifecycleError::InvalidCanary(_) => (StatusCode::BAD_REQUEST, "invalid_canary"),
+            LifecycleError::Signature(SignatureError::Malformed(_)) => {
+                (StatusCode::BAD_REQUEST, "signature_malformed")
+            }
+            LifecycleError::Signature(err) => (StatusCode::FORBIDDEN, err.code()),
+            LifecycleError::Install(err) => return err.into(),
+            LifecycleError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
         };
         Self::new(status, code, message)
     }

@@ -1,18 +1,25 @@
-//! `POST /v1/connectors/{name}/operations/{operation}`.
+//! `POST /v1/connectors/{name}/operations/{operation}` and `POST /v1/invoke`.
 //!
-//! The body is the operation's JSON input. Who the call is for comes from
-//! headers: `X-Tenant` (default `default`), `X-Agent`, `X-Channel` and
-//! `X-Customer`. The answer is the operation's JSON output with the serving
-//! version in `X-Connector-Version`.
+//! On the first, the body is the operation's JSON input and who the call is
+//! for comes from headers: `X-Tenant` (default `default`), `X-Agent`,
+//! `X-Channel` and `X-Customer`. The second takes an envelope for callers
+//! that can only shape a body (IVR flows, low-code tools):
+//! `{"connector", "operation", "input", "context": {"tenant", "agent",
+//! "channel", "customer"}}`, where each context field given overrides its
+//! header. The answer is the operation's JSON output with the serving version
+//! in `X-Connector-Version` and, while a canary runs, `X-Connector-Route:
+//! active` or `canary`.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 
 use super::error::header_value;
 use super::{ApiError, AppState, REQUEST_ID};
+use crate::invoke::InvokeOutput;
 use crate::model::CallContext;
 use crate::names::TenantId;
 
@@ -84,15 +91,97 @@ pub async fn invoke(
     let body = body.map_err(body_error)?;
     let context = call_context(&headers)?;
     let result = crate::invoke::invoke(&state.registry, &name, &operation, context, &body).await?;
+    Ok(output_response(result))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    connector: String,
+    operation: String,
+    input: serde_json::Value,
+    #[serde(default)]
+    context: ContextFields,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContextFields {
+    tenant: Option<String>,
+    agent: Option<String>,
+    channel: Option<String>,
+    customer: Option<String>,
+}
+
+const ENVELOPE_SHAPE: &str = r#"{"connector": "...", "operation": "...", "input": {...}, "context": {"tenant", "agent", "channel", "customer"}}"#;
+
+fn context_field(name: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(v) if v.is_empty() || v.len() > MAX_CONTEXT_VALUE => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_context",
+            format!("context.{name} must be 1 to {MAX_CONTEXT_VALUE} bytes"),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Invokes the operation an envelope names, with the context in its fields.
+pub async fn invoke_envelope(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(body_error)?;
+    let envelope: Envelope = serde_json::from_slice(&body).map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("send {ENVELOPE_SHAPE}: {err}"),
+        )
+    })?;
+    let mut context = call_context(&headers)?;
+    let fields = envelope.context;
+    if let Some(tenant) = context_field("tenant", fields.tenant)? {
+        context.tenant = TenantId::parse(&tenant).map_err(|err| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_tenant", err.to_string())
+        })?;
+    }
+    for (name, value, slot) in [
+        ("agent", fields.agent, &mut context.agent),
+        ("channel", fields.channel, &mut context.channel),
+        ("customer", fields.customer, &mut context.customer),
+    ] {
+        if let Some(value) = context_field(name, value)? {
+            *slot = Some(value);
+        }
+    }
+    let input = envelope.input.to_string();
+    let result = crate::invoke::invoke(
+        &state.registry,
+        &envelope.connector,
+        &envelope.operation,
+        context,
+        input.as_bytes(),
+    )
+    .await?;
+    Ok(output_response(result))
+}
+
+fn output_response(result: InvokeOutput) -> Response {
     let mut response = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
         result.output,
     )
         .into_response();
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         "x-connector-version",
         header_value(&result.version.to_string()),
     );
-    Ok(response)
+    if let Some(side) = result.side {
+        headers.insert("x-connector-route", HeaderValue::from_static(side.as_str()));
+    }
+    response
 }

@@ -7,6 +7,7 @@ mod connectors;
 pub mod error;
 mod health;
 mod invoke;
+mod lifecycle;
 mod openapi;
 
 use std::sync::Arc;
@@ -15,12 +16,13 @@ use std::sync::atomic::AtomicBool;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::registry::Registry;
+use crate::store::AuditLog;
 
 pub use error::ApiError;
 
@@ -50,6 +52,8 @@ impl Default for BodyLimits {
 pub struct AppState {
     /// The installed connectors.
     pub registry: Arc<Registry>,
+    /// The audit log.
+    pub audit: Arc<dyn AuditLog>,
     /// Whether start-up (restoring and loading connectors) has finished.
     pub ready: Arc<AtomicBool>,
     /// Body size limits.
@@ -94,6 +98,33 @@ pub fn router(state: AppState) -> Router {
             "/v1/connectors/{name}/operations/{operation}",
             post(invoke::invoke).layer(DefaultBodyLimit::max(limits.invoke_bytes)),
         )
+        .route(
+            "/v1/invoke",
+            post(invoke::invoke_envelope).layer(DefaultBodyLimit::max(limits.invoke_bytes)),
+        )
+        .route("/v1/connectors/{name}/versions", get(lifecycle::versions))
+        .route(
+            "/v1/connectors/{name}/versions/{version}",
+            delete(lifecycle::remove_version),
+        )
+        .route(
+            "/v1/connectors/{name}/versions/{version}/activate",
+            post(lifecycle::activate),
+        )
+        .route("/v1/connectors/{name}/rollback", post(lifecycle::rollback))
+        .route(
+            "/v1/connectors/{name}/canary",
+            put(lifecycle::put_canary).layer(DefaultBodyLimit::max(limits.invoke_bytes)),
+        )
+        .route(
+            "/v1/connectors/{name}/canary/promote",
+            post(lifecycle::promote),
+        )
+        .route(
+            "/v1/connectors/{name}/canary/abort",
+            post(lifecycle::abort).layer(DefaultBodyLimit::max(limits.setting_bytes)),
+        )
+        .route("/v1/audit", get(lifecycle::audit))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             health::require_ready,

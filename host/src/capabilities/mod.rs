@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::model::CallContext;
 use crate::names::ConnectorName;
+use crate::runtime::call::DrainDeadline;
 use crate::runtime::limits::Limits;
 use crate::store::{EventLog, KvStore};
 
@@ -58,6 +59,8 @@ pub struct ConnectorGrants {
     pub allowed_hosts: HostAllowlist,
     /// Config and secrets, shared with the registry so updates apply at once.
     pub settings: Arc<Settings>,
+    /// When calls still running after the version was replaced are cut off.
+    pub drain: DrainDeadline,
 }
 
 /// Most log lines (including captured stdout/stderr) one call may write.

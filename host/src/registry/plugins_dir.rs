@@ -1,31 +1,33 @@
-//! Connectors bundled in a plugins directory, installed at start.
+//! Connector packages in a plugins directory.
 //!
-//! Each subdirectory holding a `connector.toml` is one connector; beside the
-//! manifest lies exactly one `.wasm` component. A package is installed when
-//! its name is not installed yet, or was installed from the plugins directory
-//! with other bytes or another manifest, so new bytes under an old file name
-//! are always picked up and an unchanged package costs nothing. A connector
-//! installed through the API is never replaced from the directory.
+//! Each subdirectory holding a `connector.toml` is one package: the manifest,
+//! exactly one `.wasm` component and, optionally, a `connector.sig` with its
+//! signatures. A package whose name and version are not installed yet is
+//! installed and then activated, canaried or staged as the host's hot-load
+//! policy says; an installed package with the same bytes is left alone, and
+//! one with other bytes under an installed version is refused, so a version
+//! always means one package. The directory is read at start and, when
+//! watched, again each time it settles after a change.
 
 use std::path::{Path, PathBuf};
 
 use super::Registry;
-use super::manifest::Manifest;
-use crate::runtime::compile_cache::sha256_hex;
-use crate::store::{InstallSource, blocking};
+use super::lifecycle::{Activation, Actor, Package};
+use crate::store::InstallSource;
 
 /// The manifest file name inside each connector directory.
 pub const MANIFEST_FILE: &str = "connector.toml";
 
+/// The optional signature file beside the manifest.
+pub const SIGNATURE_FILE: &str = "connector.sig";
+
 /// What happened to one directory of the plugins directory.
 #[derive(Debug)]
 pub enum PluginOutcome {
-    /// Installed (new or replacing another version).
+    /// A new version was installed; `name@version`.
     Installed(String),
-    /// Already installed with the same bytes and manifest.
+    /// Already installed with the same bytes and manifest; `name@version`.
     Unchanged(String),
-    /// Left alone: the API installed a package under this name.
-    KeptApiInstall(String),
     /// Could not be installed.
     Failed {
         /// The directory.
@@ -35,17 +37,8 @@ pub enum PluginOutcome {
     },
 }
 
-/// A connector package found on disk.
-#[derive(Debug)]
-pub struct PluginPackage {
-    /// The manifest text.
-    pub manifest: String,
-    /// The component bytes.
-    pub wasm: Vec<u8>,
-}
-
-/// Reads the manifest and the one `.wasm` in `dir`.
-pub fn read_package(dir: &Path) -> Result<PluginPackage, String> {
+/// Reads the manifest, the one `.wasm` and the optional signature in `dir`.
+pub fn read_package(dir: &Path) -> Result<Package, String> {
     let manifest = std::fs::read_to_string(dir.join(MANIFEST_FILE))
         .map_err(|err| format!("cannot read {MANIFEST_FILE}: {err}"))?;
     let wasm_files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -61,25 +54,48 @@ pub fn read_package(dir: &Path) -> Result<PluginPackage, String> {
     };
     let wasm = std::fs::read(wasm_path)
         .map_err(|err| format!("cannot read {}: {err}", wasm_path.display()))?;
-    Ok(PluginPackage { manifest, wasm })
+    let signature = match std::fs::read_to_string(dir.join(SIGNATURE_FILE)) {
+        Ok(text) => Some(text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Err(format!("cannot read {SIGNATURE_FILE}: {err}")),
+    };
+    Ok(Package {
+        manifest,
+        wasm,
+        signature,
+    })
+}
+
+/// The package directories under `dir`, sorted; hidden ones (`.staging`)
+/// are where packages are prepared, so they are skipped.
+pub fn package_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| !name.to_string_lossy().starts_with('.'))
+        })
+        .filter(|path| path.join(MANIFEST_FILE).is_file())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
 }
 
 impl Registry {
-    /// Installs every connector package under `dir` whose bytes are new.
-    pub async fn install_plugins_dir(&self, dir: &Path) -> std::io::Result<Vec<PluginOutcome>> {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.join(MANIFEST_FILE).is_file())
-            .collect();
-        dirs.sort();
-        let mut outcomes = Vec::with_capacity(dirs.len());
-        for dir in dirs {
-            outcomes.push(self.install_plugin(&dir).await);
+    /// Installs every package under `dir` whose version is new.
+    pub async fn install_plugins_dir(
+        &self,
+        dir: &Path,
+        activation: &Activation,
+    ) -> std::io::Result<Vec<PluginOutcome>> {
+        let mut outcomes = Vec::new();
+        for package_dir in package_dirs(dir)? {
+            outcomes.push(self.install_plugin(&package_dir, activation).await);
         }
         Ok(outcomes)
     }
 
-    async fn install_plugin(&self, dir: &Path) -> PluginOutcome {
+    async fn install_plugin(&self, dir: &Path, activation: &Activation) -> PluginOutcome {
         let failed = |reason: String| PluginOutcome::Failed {
             dir: dir.to_owned(),
             reason,
@@ -88,33 +104,23 @@ impl Registry {
             Ok(package) => package,
             Err(reason) => return failed(reason),
         };
-        // Decide and install under one lock, from the store: the map may lack a
-        // connector whose restore failed, and the API must not race the decision.
-        let _changing = self.changes.lock().await;
-        if let Ok(manifest) = Manifest::parse(&package.manifest, &self.defaults, &self.ceilings) {
-            let name = manifest.name.to_string();
-            let store = self.store.clone();
-            let key = name.clone();
-            let stored = match blocking(move || store.get_connector(&key)).await {
-                Ok(stored) => stored,
-                Err(err) => return failed(err.to_string()),
-            };
-            if let Some(record) = stored {
-                if record.source == InstallSource::Api {
-                    return PluginOutcome::KeptApiInstall(name);
-                }
-                let same = record.package_hash == sha256_hex(&package.wasm)
-                    && record.manifest == package.manifest;
-                if same && self.get(&name).is_some() {
-                    return PluginOutcome::Unchanged(name);
-                }
-            }
-        }
         match self
-            .install_locked(&package.manifest, package.wasm, InstallSource::PluginsDir)
+            .install(
+                package,
+                InstallSource::PluginsDir,
+                activation.clone(),
+                Actor::PluginsDir,
+            )
             .await
         {
-            Ok(installed) => PluginOutcome::Installed(installed.name.to_string()),
+            Ok(installed) => {
+                let id = format!("{}@{}", installed.name, installed.version);
+                if installed.already_installed {
+                    PluginOutcome::Unchanged(id)
+                } else {
+                    PluginOutcome::Installed(id)
+                }
+            }
             Err(err) => failed(err.to_string()),
         }
     }

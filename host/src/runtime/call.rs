@@ -9,14 +9,15 @@
 //! a host function such as outbound HTTP.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
-use super::limits::{CallLimiter, INSTANCE_COUNT_EXCEEDED, LimitExceeded, Limits, millis};
+use super::limits::{CallLimiter, INSTANCE_COUNT_EXCEEDED, LimitExceeded, millis};
 use super::stdio::GuestOutput;
-use crate::capabilities::CallCapabilities;
+use crate::capabilities::{CallCapabilities, ConnectorGrants, now_ms};
 use crate::model::ConnectorError;
 
 /// The data of one call's store.
@@ -66,6 +67,11 @@ pub enum CallError {
     /// The output is not a JSON document.
     #[error("the connector returned output that is not JSON: {0}")]
     InvalidOutput(String),
+    /// The version was replaced and its drain deadline passed mid-call.
+    #[error(
+        "this connector version was replaced and unloaded while the call ran; retry to reach the version serving now"
+    )]
+    VersionUnloaded,
     /// Every instance slot is in use.
     #[error("the host is at its instance capacity; try again shortly")]
     CapacityExhausted,
@@ -93,8 +99,8 @@ pub fn new_store(engine: &wasmtime::Engine, caps: Arc<CallCapabilities>) -> Stor
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline {
+    store.epoch_deadline_callback(move |store| {
+        if Instant::now() >= deadline || store.data().caps.grants.drain.passed() {
             Ok(UpdateDeadline::Interrupt)
         } else {
             Ok(UpdateDeadline::Yield(1))
@@ -103,14 +109,42 @@ pub fn new_store(engine: &wasmtime::Engine, caps: Arc<CallCapabilities>) -> Stor
     store
 }
 
-/// Classifies a failure raised while running guest code under `limits`.
-pub fn classify(err: &wasmtime::Error, limits: &Limits) -> CallError {
+/// When calls still running on a replaced version are cut off.
+///
+/// Shared by every call of one version; zero means the version serves (or
+/// drains without a cut-off yet).
+#[derive(Debug, Default)]
+pub struct DrainDeadline(AtomicU64);
+
+impl DrainDeadline {
+    /// Cuts off calls still running `after` from now.
+    pub fn start(&self, after: Duration) {
+        let at = now_ms().saturating_add(millis(after)).max(1);
+        self.0.store(at, Ordering::Release);
+    }
+
+    /// The version serves again: no cut-off.
+    pub fn clear(&self) {
+        self.0.store(0, Ordering::Release);
+    }
+
+    /// Whether the cut-off has passed.
+    pub fn passed(&self) -> bool {
+        let at = self.0.load(Ordering::Acquire);
+        at != 0 && now_ms() >= at
+    }
+}
+
+/// Classifies a failure raised while running guest code under `grants`.
+pub fn classify(err: &wasmtime::Error, grants: &ConnectorGrants) -> CallError {
+    let limits = &grants.limits;
     let deadline_ms = millis(limits.deadline);
     if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
         return CallError::LimitExceeded(*limit);
     }
     if let Some(trap) = err.downcast_ref::<Trap>() {
         return match trap {
+            Trap::Interrupt if grants.drain.passed() => CallError::VersionUnloaded,
             Trap::Interrupt => CallError::DeadlineExceeded { deadline_ms },
             other => CallError::Trapped(other.to_string()),
         };

@@ -182,7 +182,7 @@ impl Runtime {
         let store = new_store(&self.engine, caps);
         match tokio::time::timeout(budget, body(store)).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(classify(&err, &grants.limits)),
+            Ok(Err(err)) => Err(classify(&err, grants)),
             Err(_) => Err(CallError::DeadlineExceeded {
                 deadline_ms: limits::millis(budget),
             }),

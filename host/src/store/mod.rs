@@ -1,7 +1,8 @@
 //! Durable, shared state behind traits.
 //!
-//! Everything that must survive a restart — connector packages and records,
-//! config and secrets, connector key-value data, emitted events — is reached
+//! Everything that must survive a restart — connector packages, versions and
+//! deployments, config and secrets, connector key-value data, emitted events,
+//! the audit log — is reached
 //! through the traits here. [`SledStore`] is the embedded implementation and the
 //! only code that touches sled; a clustered store implements the same traits.
 //! Per-host state (instance pools, compiled code) is not kept here.
@@ -31,22 +32,24 @@ pub enum StoreError {
 /// Result alias for storage operations.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// How a connector came to be installed.
+/// How a connector version came to be installed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InstallSource {
-    /// Uploaded through the API; the plugins directory never replaces it.
+    /// Uploaded through the API.
     #[default]
     Api,
-    /// Installed from the plugins directory at start.
+    /// Installed from the plugins directory.
     PluginsDir,
 }
 
-/// An installed connector as persisted: its manifest text and package hash.
+/// One installed connector version as persisted: its manifest text and package hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConnectorRecord {
+pub struct VersionRecord {
     /// The connector's name.
     pub name: String,
+    /// The semantic version, as written in the manifest.
+    pub version: String,
     /// The manifest exactly as uploaded (TOML).
     pub manifest: String,
     /// Hex SHA-256 of the component bytes; the key of its package.
@@ -54,26 +57,76 @@ pub struct ConnectorRecord {
     /// When it was installed, in milliseconds since the Unix epoch.
     pub installed_at_ms: u64,
     /// How it was installed.
-    #[serde(default)]
     pub source: InstallSource,
+    /// The id of the trusted key whose signature was verified, if any.
+    pub signed_by: Option<String>,
 }
 
-/// Installed connectors and their component packages.
+/// Which versions of one connector serve its calls, as persisted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    /// The version serving every call not routed to the canary.
+    pub active: Option<String>,
+    /// The version that was active before, for rollback.
+    pub previous: Option<String>,
+    /// The canary running, if any.
+    pub canary: Option<CanaryRecord>,
+    /// Why the last canary was aborted, if one was.
+    pub last_abort: Option<AbortRecord>,
+}
+
+/// A running canary as persisted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanaryRecord {
+    /// The candidate version.
+    pub version: String,
+    /// Share of the remaining calls sent to the candidate, in basis points (0..=10000).
+    pub weight_bp: u16,
+    /// Agents always routed to the candidate.
+    pub agents: Vec<String>,
+    /// Channels always routed to the candidate.
+    pub channels: Vec<String>,
+    /// Tenants always routed to the candidate.
+    pub tenants: Vec<String>,
+    /// Seeds the sticky hash, so a canary keeps its cohort across restarts.
+    pub seed: u64,
+    /// When it started, in milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+}
+
+/// Why a canary ended without being promoted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbortRecord {
+    /// The candidate version that was aborted.
+    pub version: String,
+    /// What an operator or the automatic rollback said.
+    pub reason: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// Whether the host aborted it on its own.
+    pub automatic: bool,
+}
+
+/// Installed connector versions, their packages and which of them serve.
 pub trait ConnectorStore: Send + Sync {
     /// Stores component bytes under their content hash.
     fn put_package(&self, hash: &str, bytes: &[u8]) -> StoreResult<()>;
     /// Reads the component bytes stored under `hash`.
     fn get_package(&self, hash: &str) -> StoreResult<Option<Vec<u8>>>;
-    /// Stores (or replaces) a connector record and flushes it to disk; the
-    /// package of a replaced record is removed when nothing else uses it.
-    fn put_connector(&self, record: &ConnectorRecord) -> StoreResult<()>;
-    /// The record of one connector, if installed.
-    fn get_connector(&self, name: &str) -> StoreResult<Option<ConnectorRecord>>;
-    /// Every installed connector by name, ordered by name; a damaged record
-    /// is an `Err` in its place so the others still load.
-    fn list_connectors(&self) -> StoreResult<Vec<(String, StoreResult<ConnectorRecord>)>>;
-    /// Removes a connector record, its settings and its package if unused.
+    /// Stores (or replaces) a version record and flushes it to disk.
+    fn put_version(&self, record: &VersionRecord) -> StoreResult<()>;
+    /// Every installed version, ordered by name; a damaged record is an
+    /// `Err` in its place (keyed `name@version`) so the others still load.
+    fn list_versions(&self) -> StoreResult<Vec<(String, StoreResult<VersionRecord>)>>;
+    /// Removes one version and its package if nothing else uses it.
     /// Returns whether it existed.
+    fn delete_version(&self, name: &str, version: &str) -> StoreResult<bool>;
+    /// Stores which versions of `name` serve, and flushes it to disk.
+    fn put_deployment(&self, name: &str, record: &DeploymentRecord) -> StoreResult<()>;
+    /// Every connector's deployment, by name.
+    fn list_deployments(&self) -> StoreResult<Vec<(String, StoreResult<DeploymentRecord>)>>;
+    /// Removes every version of a connector, its deployment, its settings and
+    /// the packages nothing else uses. Returns whether anything existed.
     fn delete_connector(&self, name: &str) -> StoreResult<bool>;
 }
 
@@ -158,6 +211,31 @@ pub trait EventLog: Send + Sync {
     fn append_event(&self, event: &StoredEvent) -> StoreResult<u64>;
     /// Events with a sequence number of at least `from`, oldest first, at most `limit`.
     fn read_events(&self, from: u64, limit: usize) -> StoreResult<Vec<(u64, StoredEvent)>>;
+}
+
+/// One entry of the audit log: who changed what, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// When, in milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// Who: `api`, `plugins-dir` or `auto-rollback`.
+    pub actor: String,
+    /// What, as a dotted verb such as `canary.aborted`.
+    pub action: String,
+    /// The connector concerned.
+    pub connector: String,
+    /// The version concerned, if one is.
+    pub version: Option<String>,
+    /// Details for people, without secrets.
+    pub detail: String,
+}
+
+/// The durable, append-only audit log.
+pub trait AuditLog: Send + Sync {
+    /// Appends `record` and flushes it to disk before returning its sequence number.
+    fn append_audit(&self, record: &AuditRecord) -> StoreResult<u64>;
+    /// Records with a sequence number of at least `from`, oldest first, at most `limit`.
+    fn read_audit(&self, from: u64, limit: usize) -> StoreResult<Vec<(u64, AuditRecord)>>;
 }
 
 /// Runs store work on the blocking pool, so a flush never stalls the async

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use super::{
-    ConnectorRecord, ConnectorStore, EventLog, KvScope, KvStore, SettingKind, SettingsStore,
-    StoreError, StoreResult, StoredEvent,
+    AuditLog, AuditRecord, ConnectorStore, DeploymentRecord, EventLog, KvScope, KvStore,
+    SettingKind, SettingsStore, StoreError, StoreResult, StoredEvent, VersionRecord,
 };
 
 /// Separates the parts of composite keys; never valid inside a name or key.
@@ -15,11 +15,13 @@ const SEP: u8 = 0;
 pub struct SledStore {
     db: sled::Db,
     packages: sled::Tree,
-    connectors: sled::Tree,
+    versions: sled::Tree,
+    deployments: sled::Tree,
     config: sled::Tree,
     secrets: sled::Tree,
     kv: sled::Tree,
     events: sled::Tree,
+    audit: sled::Tree,
 }
 
 impl From<sled::Error> for StoreError {
@@ -34,11 +36,13 @@ impl SledStore {
         let db = sled::Config::new().path(dir).open()?;
         Ok(Self {
             packages: db.open_tree("packages")?,
-            connectors: db.open_tree("connectors")?,
+            versions: db.open_tree("versions")?,
+            deployments: db.open_tree("deployments")?,
             config: db.open_tree("config")?,
             secrets: db.open_tree("secrets")?,
             kv: db.open_tree("kv")?,
             events: db.open_tree("events")?,
+            audit: db.open_tree("audit")?,
             db,
         })
     }
@@ -49,11 +53,11 @@ impl SledStore {
         Ok(())
     }
 
-    /// Removes the package `hash` unless a record uses it or a damaged record
-    /// might (it could be repaired).
+    /// Removes the package `hash` unless a version uses it or a damaged
+    /// record might (it could be repaired).
     fn remove_package_if_unused(&self, hash: &str) -> StoreResult<()> {
         let still_used = self
-            .list_connectors()?
+            .list_versions()?
             .into_iter()
             .any(|(_, record)| record.is_err() || record.is_ok_and(|r| r.package_hash == hash));
         if !still_used {
@@ -66,18 +70,6 @@ impl SledStore {
         match kind {
             SettingKind::Config => &self.config,
             SettingKind::Secret => &self.secrets,
-        }
-    }
-}
-
-/// The package of a stored record; `None` (and a warning) when the record is
-/// damaged, so replacing or removing it still works.
-fn package_hash_of(name: &str, stored: &[u8]) -> Option<String> {
-    match decode_json::<ConnectorRecord>(name.as_bytes(), stored) {
-        Ok(record) => Some(record.package_hash),
-        Err(err) => {
-            tracing::warn!(connector = name, error = %err, "replacing a damaged connector record");
-            None
         }
     }
 }
@@ -117,6 +109,23 @@ fn encode_json<T: serde::Serialize>(value: &T) -> StoreResult<Vec<u8>> {
     serde_json::to_vec(value).map_err(|err| StoreError::Backend(err.to_string()))
 }
 
+fn list_records<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    display_key: impl Fn(&[u8]) -> String,
+) -> StoreResult<Vec<(String, StoreResult<T>)>> {
+    tree.iter()
+        .map(|entry| {
+            let (key, value) = entry?;
+            Ok((display_key(&key), decode_json(&key, &value)))
+        })
+        .collect()
+}
+
+/// `name@version` for a `name\0version` key.
+fn version_key_text(key: &[u8]) -> String {
+    String::from_utf8_lossy(key).replacen('\0', "@", 1)
+}
+
 impl ConnectorStore for SledStore {
     fn put_package(&self, hash: &str, bytes: &[u8]) -> StoreResult<()> {
         self.packages.insert(hash.as_bytes(), bytes)?;
@@ -127,44 +136,55 @@ impl ConnectorStore for SledStore {
         Ok(self.packages.get(hash.as_bytes())?.map(|v| v.to_vec()))
     }
 
-    fn put_connector(&self, record: &ConnectorRecord) -> StoreResult<()> {
-        let previous = self
-            .connectors
-            .insert(record.name.as_bytes(), encode_json(record)?)?;
-        if let Some(previous_hash) = previous.and_then(|p| package_hash_of(&record.name, &p))
-            && previous_hash != record.package_hash
-        {
-            self.remove_package_if_unused(&previous_hash)?;
-        }
+    fn put_version(&self, record: &VersionRecord) -> StoreResult<()> {
+        self.versions.insert(
+            composite_key(&[&record.name, &record.version]),
+            encode_json(record)?,
+        )?;
         self.flush()
     }
 
-    fn get_connector(&self, name: &str) -> StoreResult<Option<ConnectorRecord>> {
-        self.connectors
-            .get(name.as_bytes())?
-            .map(|stored| decode_json(name.as_bytes(), &stored))
-            .transpose()
+    fn list_versions(&self) -> StoreResult<Vec<(String, StoreResult<VersionRecord>)>> {
+        list_records(&self.versions, version_key_text)
     }
 
-    fn list_connectors(&self) -> StoreResult<Vec<(String, StoreResult<ConnectorRecord>)>> {
-        self.connectors
-            .iter()
-            .map(|entry| {
-                let (key, value) = entry?;
-                Ok((
-                    String::from_utf8_lossy(&key).into_owned(),
-                    decode_json(&key, &value),
-                ))
-            })
-            .collect()
+    fn delete_version(&self, name: &str, version: &str) -> StoreResult<bool> {
+        let key = composite_key(&[name, version]);
+        let Some(old) = self.versions.remove(&key)? else {
+            return Ok(false);
+        };
+        if let Ok(old) = decode_json::<VersionRecord>(&key, &old) {
+            self.remove_package_if_unused(&old.package_hash)?;
+        }
+        self.flush()?;
+        Ok(true)
+    }
+
+    fn put_deployment(&self, name: &str, record: &DeploymentRecord) -> StoreResult<()> {
+        self.deployments
+            .insert(name.as_bytes(), encode_json(record)?)?;
+        self.flush()
+    }
+
+    fn list_deployments(&self) -> StoreResult<Vec<(String, StoreResult<DeploymentRecord>)>> {
+        list_records(&self.deployments, |key| {
+            String::from_utf8_lossy(key).into_owned()
+        })
     }
 
     fn delete_connector(&self, name: &str) -> StoreResult<bool> {
-        let Some(old) = self.connectors.remove(name.as_bytes())? else {
-            return Ok(false);
-        };
-        if let Some(old_hash) = package_hash_of(name, &old) {
-            self.remove_package_if_unused(&old_hash)?;
+        let mut existed = self.deployments.remove(name.as_bytes())?.is_some();
+        let mut hashes = Vec::new();
+        for entry in self.versions.scan_prefix(prefix_of(&[name])) {
+            let (key, value) = entry?;
+            if let Ok(record) = decode_json::<VersionRecord>(&key, &value) {
+                hashes.push(record.package_hash);
+            }
+            self.versions.remove(key)?;
+            existed = true;
+        }
+        for hash in hashes {
+            self.remove_package_if_unused(&hash)?;
         }
         for kind in [SettingKind::Config, SettingKind::Secret] {
             let tree = self.settings_tree(kind);
@@ -173,7 +193,7 @@ impl ConnectorStore for SledStore {
             }
         }
         self.flush()?;
-        Ok(true)
+        Ok(existed)
     }
 }
 
@@ -294,32 +314,57 @@ impl KvStore for SledStore {
     }
 }
 
+/// Appends `value` under the next database-wide sequence number and flushes.
+fn append_sequenced<T: serde::Serialize>(
+    db: &sled::Db,
+    tree: &sled::Tree,
+    value: &T,
+) -> StoreResult<u64> {
+    let sequence = db.generate_id()?;
+    tree.insert(sequence.to_be_bytes(), encode_json(value)?)?;
+    tree.flush()?;
+    Ok(sequence)
+}
+
+fn read_sequenced<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    from: u64,
+    limit: usize,
+) -> StoreResult<Vec<(u64, T)>> {
+    tree.range(from.to_be_bytes()..)
+        .take(limit)
+        .map(|entry| {
+            let (key, value) = entry?;
+            let sequence = key
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    key: hex::encode(&key),
+                    reason: "sequence key is not 8 bytes".into(),
+                })?;
+            Ok((sequence, decode_json(&key, &value)?))
+        })
+        .collect()
+}
+
 impl EventLog for SledStore {
     fn append_event(&self, event: &StoredEvent) -> StoreResult<u64> {
-        let sequence = self.db.generate_id()?;
-        self.events
-            .insert(sequence.to_be_bytes(), encode_json(event)?)?;
-        self.events.flush()?;
-        Ok(sequence)
+        append_sequenced(&self.db, &self.events, event)
     }
 
     fn read_events(&self, from: u64, limit: usize) -> StoreResult<Vec<(u64, StoredEvent)>> {
-        self.events
-            .range(from.to_be_bytes()..)
-            .take(limit)
-            .map(|entry| {
-                let (key, value) = entry?;
-                let sequence = key
-                    .as_ref()
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt {
-                        key: hex::encode(&key),
-                        reason: "event key is not 8 bytes".into(),
-                    })?;
-                Ok((sequence, decode_json(&key, &value)?))
-            })
-            .collect()
+        read_sequenced(&self.events, from, limit)
+    }
+}
+
+impl AuditLog for SledStore {
+    fn append_audit(&self, record: &AuditRecord) -> StoreResult<u64> {
+        append_sequenced(&self.db, &self.audit, record)
+    }
+
+    fn read_audit(&self, from: u64, limit: usize) -> StoreResult<Vec<(u64, AuditRecord)>> {
+        read_sequenced(&self.audit, from, limit)
     }
 }
 
@@ -334,13 +379,15 @@ mod tests {
         (dir, store)
     }
 
-    fn record(name: &str, hash: &str, source: InstallSource) -> ConnectorRecord {
-        ConnectorRecord {
+    fn record(name: &str, version: &str, hash: &str) -> VersionRecord {
+        VersionRecord {
             name: name.into(),
+            version: version.into(),
             manifest: String::new(),
             package_hash: hash.into(),
             installed_at_ms: 1,
-            source,
+            source: InstallSource::Api,
+            signed_by: None,
         }
     }
 
@@ -404,17 +451,38 @@ mod tests {
     }
 
     #[test]
-    fn deleting_a_connector_removes_its_settings_and_unused_package() {
+    fn deleting_a_connector_removes_its_versions_deployment_settings_and_unused_packages() {
         let (_dir, store) = open();
-        let record = record("c", "h", InstallSource::Api);
-        store.put_package("h", b"wasm").expect("package");
-        store.put_connector(&record).expect("record");
+        for (version, hash) in [("1.0.0", "h1"), ("2.0.0", "h2")] {
+            store.put_package(hash, b"wasm").expect("package");
+            store
+                .put_version(&record("c", version, hash))
+                .expect("record");
+        }
+        store
+            .put_version(&record("cc", "1.0.0", "h1"))
+            .expect("sibling");
+        store
+            .put_deployment("c", &DeploymentRecord::default())
+            .expect("deployment");
         store
             .set_setting(SettingKind::Secret, "c", "api_key", "s")
             .expect("secret");
         assert!(store.delete_connector("c").expect("delete"));
         assert!(!store.delete_connector("c").expect("delete again"));
-        assert_eq!(store.get_package("h").expect("get"), None);
+        assert_eq!(store.get_package("h2").expect("get"), None);
+        assert!(
+            store.get_package("h1").expect("get").is_some(),
+            "`cc` still uses it"
+        );
+        assert!(store.list_deployments().expect("list").is_empty());
+        let left: Vec<String> = store
+            .list_versions()
+            .expect("list")
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        assert_eq!(left, ["cc@1.0.0"]);
         assert!(
             store
                 .list_settings(SettingKind::Secret, "c")
@@ -424,76 +492,55 @@ mod tests {
     }
 
     #[test]
-    fn replacing_a_connector_drops_its_old_package_unless_another_uses_it() {
+    fn deleting_a_version_drops_its_package_unless_another_version_uses_it() {
         let (_dir, store) = open();
-        let record = |name: &str, hash: &str| record(name, hash, InstallSource::Api);
-        for hash in ["old", "shared", "new"] {
+        for hash in ["only", "shared"] {
             store.put_package(hash, b"wasm").expect("package");
         }
-        store.put_connector(&record("a", "old")).expect("a");
-        store.put_connector(&record("b", "shared")).expect("b");
-        store.put_connector(&record("c", "shared")).expect("c");
-        store.put_connector(&record("a", "new")).expect("replace a");
-        store.put_connector(&record("b", "new")).expect("replace b");
-        assert_eq!(store.get_package("old").expect("get"), None);
-        assert!(
-            store.get_package("shared").expect("get").is_some(),
-            "c still uses it"
-        );
+        store
+            .put_version(&record("a", "1.0.0", "only"))
+            .expect("a1");
+        store
+            .put_version(&record("a", "2.0.0", "shared"))
+            .expect("a2");
+        store
+            .put_version(&record("b", "1.0.0", "shared"))
+            .expect("b1");
+        assert!(store.delete_version("a", "1.0.0").expect("delete"));
+        assert!(store.delete_version("a", "2.0.0").expect("delete"));
+        assert!(!store.delete_version("a", "2.0.0").expect("delete again"));
+        assert_eq!(store.get_package("only").expect("get"), None);
+        assert!(store.get_package("shared").expect("get").is_some());
     }
 
     #[test]
-    fn a_damaged_record_is_reported_in_its_place_and_the_others_still_list() {
-        let (_dir, store) = open();
-        store
-            .connectors
-            .insert("broken", b"{not json".as_slice())
-            .expect("insert");
-        store
-            .put_connector(&record("fine", "h", InstallSource::PluginsDir))
-            .expect("put");
-        let listed = store.list_connectors().expect("list");
-        assert_eq!(listed.len(), 2);
-        assert!(listed[0].1.is_err());
-        assert_eq!(
-            listed[1].1.as_ref().expect("fine").source,
-            InstallSource::PluginsDir
-        );
-    }
-
-    #[test]
-    fn a_damaged_record_can_be_replaced_and_removed_and_keeps_packages_alive() {
+    fn a_damaged_record_is_reported_in_its_place_and_keeps_packages_alive() {
         let (_dir, store) = open();
         store.put_package("maybe-its", b"wasm").expect("package");
         store
-            .connectors
-            .insert("broken", b"{not json".as_slice())
-            .expect("insert");
-        let record = record("broken", "h", InstallSource::Api);
-        store
-            .connectors
-            .insert("other", b"{not json".as_slice())
+            .versions
+            .insert(composite_key(&["broken", "1.0.0"]), b"{not json".as_slice())
             .expect("insert");
         store
-            .put_connector(&record)
-            .expect("replace the damaged record");
+            .put_version(&record("fine", "1.0.0", "h"))
+            .expect("put");
+        store
+            .put_version(&record("gone", "1.0.0", "maybe-its"))
+            .expect("put");
+        assert!(store.delete_version("gone", "1.0.0").expect("delete"));
         assert!(
             store.get_package("maybe-its").expect("get").is_some(),
-            "a damaged record may still use it"
+            "the damaged record may use it"
         );
-        store
-            .set_setting(SettingKind::Secret, "other", "k", "v")
-            .expect("secret");
+        let listed = store.list_versions().expect("list");
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].0, "broken@1.0.0");
+        assert!(listed[0].1.is_err());
+        assert!(listed[1].1.is_ok());
         assert!(
             store
-                .delete_connector("other")
+                .delete_connector("broken")
                 .expect("remove the damaged record")
-        );
-        assert!(
-            store
-                .list_settings(SettingKind::Secret, "other")
-                .expect("list")
-                .is_empty()
         );
     }
 
@@ -527,6 +574,28 @@ mod tests {
             store
                 .set_setting(SettingKind::Secret, "c", "k", "v")
                 .expect("secret");
+            store
+                .put_version(&record("c", "1.0.0", "h"))
+                .expect("version");
+            store
+                .put_deployment(
+                    "c",
+                    &DeploymentRecord {
+                        active: Some("1.0.0".into()),
+                        ..DeploymentRecord::default()
+                    },
+                )
+                .expect("deployment");
+            store
+                .append_audit(&AuditRecord {
+                    time_ms: 1,
+                    actor: "api".into(),
+                    action: "version.activated".into(),
+                    connector: "c".into(),
+                    version: Some("1.0.0".into()),
+                    detail: String::new(),
+                })
+                .expect("audit");
         }
         let store = SledStore::open(dir.path()).expect("reopen");
         let events = store.read_events(0, 10).expect("read");
@@ -535,6 +604,23 @@ mod tests {
         assert_eq!(
             store.list_settings(SettingKind::Secret, "c").expect("list"),
             vec![("k".to_string(), "v".to_string())]
+        );
+        assert_eq!(store.list_versions().expect("versions").len(), 1);
+        let deployments = store.list_deployments().expect("deployments");
+        assert_eq!(
+            deployments[0]
+                .1
+                .as_ref()
+                .expect("decoded")
+                .active
+                .as_deref(),
+            Some("1.0.0")
+        );
+        let audit = store.read_audit(0, 10).expect("audit");
+        assert_eq!(audit[0].1.action, "version.activated");
+        assert!(
+            audit[0].0 != events[0].0,
+            "events and audit records share one sequence"
         );
     }
 }

@@ -1,0 +1,229 @@
+//! Versions and deployments: list, activate, roll back, canary, promote,
+//! abort, remove a version; and the audit log of those changes.
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::invoke::body_error;
+use super::{ApiError, AppState};
+use crate::registry::canary::FULL_WEIGHT_BP;
+use crate::registry::lifecycle::{Actor, CanarySpec, DeploymentView};
+use crate::store::AuditRecord;
+
+/// Parses a JSON body; an empty body is `T::default()`.
+fn json_body<T: DeserializeOwned + Default>(
+    body: Result<Bytes, BytesRejection>,
+    shape: &str,
+) -> Result<T, ApiError> {
+    let body = body.map_err(body_error)?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&body).map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("send {shape}: {err}"),
+        )
+    })
+}
+
+/// `GET /v1/connectors/{name}/versions`: every version with its state and
+/// counters, the active and previous version, and the canary.
+pub async fn versions(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<DeploymentView>, ApiError> {
+    Ok(Json(state.registry.view(&name)?))
+}
+
+/// `POST /v1/connectors/{name}/versions/{version}/activate`.
+pub async fn activate(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<DeploymentView>, ApiError> {
+    Ok(Json(
+        state.registry.activate(&name, &version, Actor::Api).await?,
+    ))
+}
+
+/// `DELETE /v1/connectors/{name}/versions/{version}`: only a version that
+/// serves nothing.
+pub async fn remove_version(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .registry
+        .remove_version(&name, &version, Actor::Api)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/connectors/{name}/rollback`: the previous version becomes active.
+pub async fn rollback(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<DeploymentView>, ApiError> {
+    Ok(Json(state.registry.rollback(&name, Actor::Api).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CanaryBody {
+    version: Option<String>,
+    #[serde(default)]
+    weight_percent: f64,
+    #[serde(default)]
+    agents: BTreeSet<String>,
+    #[serde(default)]
+    channels: BTreeSet<String>,
+    #[serde(default)]
+    tenants: BTreeSet<String>,
+}
+
+const CANARY_SHAPE: &str =
+    r#"{"version": "2.0.0", "weight_percent": 10, "agents": [], "channels": [], "tenants": []}"#;
+
+/// `PUT /v1/connectors/{name}/canary`: starts a canary or changes the running one.
+pub async fn put_canary(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<DeploymentView>, ApiError> {
+    let body: CanaryBody = json_body(body, CANARY_SHAPE)?;
+    let invalid =
+        |message: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_canary", message);
+    let version = body
+        .version
+        .ok_or_else(|| invalid(format!("`version` is required: send {CANARY_SHAPE}")))?;
+    let version = version
+        .parse()
+        .map_err(|err| invalid(format!("`{version}` is not a semantic version: {err}")))?;
+    if !(0.0..=100.0).contains(&body.weight_percent) {
+        return Err(invalid("weight_percent must be between 0 and 100".into()));
+    }
+    let weight_bp = (body.weight_percent * 100.0).round() as u16;
+    let spec = CanarySpec {
+        version,
+        weight_bp: weight_bp.min(FULL_WEIGHT_BP),
+        agents: body.agents,
+        channels: body.channels,
+        tenants: body.tenants,
+    };
+    Ok(Json(
+        state.registry.start_canary(&name, spec, Actor::Api).await?,
+    ))
+}
+
+/// `POST /v1/connectors/{name}/canary/promote`: the candidate becomes active.
+pub async fn promote(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<DeploymentView>, ApiError> {
+    Ok(Json(state.registry.promote(&name, Actor::Api).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AbortBody {
+    reason: Option<String>,
+}
+
+/// `POST /v1/connectors/{name}/canary/abort` with an optional `{"reason": "..."}`.
+pub async fn abort(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<DeploymentView>, ApiError> {
+    let body: AbortBody = json_body(body, r#"{"reason": "..."}"#)?;
+    let reason = body
+        .reason
+        .unwrap_or_else(|| "aborted by an operator".into());
+    if reason.len() > 1024 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_canary",
+            "the reason is at most 1024 bytes",
+        ));
+    }
+    Ok(Json(
+        state
+            .registry
+            .abort_canary(&name, &reason, Actor::Api)
+            .await?,
+    ))
+}
+
+/// Query of `GET /v1/audit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only records of this connector.
+    connector: Option<String>,
+    /// First sequence number to return.
+    #[serde(default)]
+    from: u64,
+    /// Most records to return (at most 1000).
+    limit: Option<usize>,
+}
+
+/// Records read per store round trip while filtering.
+const AUDIT_PAGE: usize = 1_000;
+
+/// `GET /v1/audit?connector=&from=&limit=`: lifecycle changes, oldest first,
+/// with `next` to continue from.
+pub async fn audit(
+    State(state): State<AppState>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query
+        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", err.body_text()))?;
+    let limit = query.limit.unwrap_or(100).clamp(1, AUDIT_PAGE);
+    let mut records: Vec<Value> = Vec::new();
+    let mut from = query.from;
+    loop {
+        let audit = state.audit.clone();
+        let page = tokio::task::spawn_blocking(move || audit.read_audit(from, AUDIT_PAGE))
+            .await
+            .map_err(|err| ApiError::internal(&err.to_string()))?
+            .map_err(|err| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    err.to_string(),
+                )
+            })?;
+        let exhausted = page.len() < AUDIT_PAGE;
+        for (sequence, record) in page {
+            from = sequence + 1;
+            if query
+                .connector
+                .as_ref()
+                .is_none_or(|c| c == &record.connector)
+            {
+                records.push(audit_json(sequence, record));
+                if records.len() == limit {
+                    return Ok(Json(json!({ "records": records, "next": from })));
+                }
+            }
+        }
+        if exhausted {
+            return Ok(Json(json!({ "records": records, "next": from })));
+        }
+    }
+}
+
+fn audit_json(sequence: u64, record: AuditRecord) -> Value {
+    let mut value = json!(record);
+    value["sequence"] = json!(sequence);
+    value
+}
