@@ -18,6 +18,8 @@ use axum::http::Request;
 use switchboard::app::{App, HostConfig};
 use switchboard::model::CallContext;
 use switchboard::names::TenantId;
+use switchboard::registry::Registry;
+use switchboard::registry::lifecycle::{Activation, Actor, Package};
 use switchboard::registry::plugins_dir::read_package;
 use switchboard::store::InstallSource;
 use tower::ServiceExt;
@@ -188,16 +190,25 @@ fn row(name: &str, s: &Stats, base: &Stats) {
     );
 }
 
+/// Installs and activates a package through the registry.
+async fn install(registry: &Registry, package: Package) {
+    registry
+        .install(
+            package,
+            InstallSource::Api,
+            Activation::Activate,
+            Actor::Api,
+        )
+        .await
+        .unwrap();
+}
+
 async fn invoke_overhead() {
     let n = iterations();
     let package = read_package(&dist().join("test-plugins/echo")).unwrap();
     let data = tempfile::tempdir().unwrap();
     let app = App::open(HostConfig::new(data.path().to_owned())).unwrap();
-    app.state
-        .registry
-        .install(&package.manifest, package.wasm.clone(), InstallSource::Api)
-        .await
-        .unwrap();
+    install(&app.state.registry, package.clone()).await;
     app.load_connectors().await.unwrap();
     let router = app.router();
     let registry = app.state.registry.clone();
@@ -280,11 +291,7 @@ async fn http_throughput() {
     let data = tempfile::tempdir().unwrap();
     let app = App::open(HostConfig::new(data.path().to_owned())).unwrap();
     let package = read_package(&dist().join("plugins/logistics-tracking")).unwrap();
-    app.state
-        .registry
-        .install(&package.manifest, package.wasm, InstallSource::Api)
-        .await
-        .unwrap();
+    install(&app.state.registry, package).await;
     let registry = app.state.registry.clone();
     let key = |k: &str| switchboard::names::SettingKey::parse(k).unwrap();
     registry

@@ -40,16 +40,25 @@ async fn installing_over_the_api_lists_and_describes_the_connector_with_schemas(
     let installed = host.send(multipart_install(&manifest, &wasm)).await;
     assert_eq!(installed.status, StatusCode::CREATED, "{}", installed.text);
     assert_eq!(installed.json["name"], "logistics-tracking");
-    assert_eq!(installed.json["replaced"], serde_json::Value::Null);
+    assert_eq!(installed.json["already_installed"], false);
+    assert_eq!(installed.json["deployment"]["active"], "0.1.0");
 
     let again = host.send(multipart_install(&manifest, &wasm)).await;
     assert_eq!(
         again.status,
         StatusCode::OK,
-        "a second install replaces: {}",
+        "the same package again changes nothing: {}",
         again.text
     );
-    assert_eq!(again.json["replaced"], "0.1.0");
+    assert_eq!(again.json["already_installed"], true);
+    let changed = format!("{manifest}\n# another build\n");
+    let conflict = host.send(multipart_install(&changed, &wasm)).await;
+    assert_eq!(
+        (conflict.status, conflict.code()),
+        (StatusCode::CONFLICT, "version_conflict"),
+        "{}",
+        conflict.text
+    );
 
     let list = host.get("/v1/connectors").await;
     assert_eq!(list.json["connectors"][0]["name"], "logistics-tracking");

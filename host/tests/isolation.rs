@@ -160,12 +160,7 @@ async fn output_exactly_at_the_limit_is_returned_and_one_byte_more_is_refused() 
     let host = TestHost::start().await;
     let (manifest, wasm) = common::package("test-plugins", "echo");
     let limited = format!("{manifest}\n[limits]\noutput_bytes = 100\n");
-    host.app
-        .state
-        .registry
-        .install(&limited, wasm, switchboard::store::InstallSource::Api)
-        .await
-        .unwrap();
+    host.install_manifest(&limited, wasm).await;
     let at_limit = format!(r#"{{"s":"{}"}}"#, "a".repeat(100 - 8));
     assert_eq!(at_limit.len(), 100);
     assert_eq!(
@@ -215,16 +210,18 @@ async fn an_instance_limit_too_low_for_the_component_is_refused_at_install() {
     );
 }
 
-/// Installs the misbehaving connector with extra `[limits]` lines.
+/// Installs the misbehaving connector afresh with extra `[limits]` lines
+/// (a version is one package, so the old one is removed first).
 async fn misbehaving_with_limits(host: &TestHost, limits: &str) {
     let (manifest, wasm) = common::package("test-plugins", "misbehaving");
     let manifest = manifest.replace("[limits]", &format!("[limits]\n{limits}"));
-    host.app
-        .state
-        .registry
-        .install(&manifest, wasm, switchboard::store::InstallSource::Api)
+    let name = switchboard::names::ConnectorName::parse("misbehaving").unwrap();
+    let registry = &host.app.state.registry;
+    registry
+        .remove(&name, switchboard::registry::lifecycle::Actor::Api)
         .await
         .unwrap();
+    host.install_manifest(&manifest, wasm).await;
 }
 
 fn fetch_input(url: &str) -> String {

@@ -6,6 +6,8 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{TestHost, sandbox};
+use switchboard::registry::lifecycle::Activation;
+use switchboard::registry::plugins_dir::PluginOutcome;
 use switchboard::runtime::compile_cache::CacheOutcome;
 use switchboard::store::InstallSource;
 
@@ -69,38 +71,49 @@ async fn a_damaged_compile_cache_is_recompiled_not_trusted() {
 }
 
 #[tokio::test]
-async fn the_plugins_directory_installs_what_is_new_but_never_replaces_an_api_install() {
+async fn the_plugins_directory_installs_new_versions_and_refuses_other_bytes_under_an_installed_one()
+ {
     let host = TestHost::start().await;
     let (manifest, wasm) = common::package("test-plugins", "echo");
     let tuned = format!("{manifest}\n[limits]\ndeadline_ms = 999\n");
-    host.app
+    host.install_manifest(&tuned, wasm).await;
+
+    let plugins = common::dist().join("test-plugins");
+    let host = host.restart_with_plugins(plugins.clone()).await;
+    let outcomes = host
+        .app
         .state
         .registry
-        .install(&tuned, wasm, InstallSource::Api)
+        .install_plugins_dir(&plugins, &Activation::ActivateIfNewer)
         .await
         .unwrap();
-
-    let host = host
-        .restart_with_plugins(common::dist().join("test-plugins"))
-        .await;
+    let refused: Vec<String> = outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            PluginOutcome::Failed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused.len(), 1, "{outcomes:?}");
+    assert!(
+        refused[0].contains("echo 0.1.0 is already installed with another package"),
+        "{}",
+        refused[0]
+    );
     let echo = host.app.state.registry.get("echo").unwrap();
-    assert_eq!(echo.source, InstallSource::Api);
     assert_eq!(
         echo.manifest.limits.deadline.as_millis(),
         999,
-        "the API's version was kept"
+        "the API's package was kept"
     );
-    let misbehaving = host.app.state.registry.get("misbehaving").unwrap();
-    assert_eq!(misbehaving.source, InstallSource::PluginsDir);
+    let view = host.app.state.registry.view("misbehaving").unwrap();
+    assert_eq!(view.versions[0].source, InstallSource::PluginsDir);
+    let installed_at = view.versions[0].installed_at_ms;
 
-    let hash = misbehaving.package_hash.clone();
-    let host = host
-        .restart_with_plugins(common::dist().join("test-plugins"))
-        .await;
-    let again = host.app.state.registry.get("misbehaving").unwrap();
+    let host = host.restart_with_plugins(plugins).await;
+    let again = host.app.state.registry.view("misbehaving").unwrap();
     assert_eq!(
-        (again.package_hash.as_str(), again.installed_at_ms),
-        (hash.as_str(), misbehaving.installed_at_ms),
+        again.versions[0].installed_at_ms, installed_at,
         "unchanged packages are not reinstalled"
     );
 }

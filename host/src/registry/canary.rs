@@ -415,13 +415,13 @@ mod tests {
 
     #[test]
     fn listed_agents_and_channels_always_go_to_the_candidate_and_weight_zero_sends_no_one_else() {
-        let mut rule = rule(0);
-        rule.agents.insert("a-7".into());
-        rule.channels.insert("sms".into());
-        assert!(rule.routes_to_candidate(&context(Some("a-7"), None, "r")));
-        assert!(rule.routes_to_candidate(&context(Some("a-1"), Some("sms"), "r")));
-        assert!(!rule.routes_to_candidate(&context(Some("a-1"), Some("voice"), "r")));
-        assert!(!rule.routes_to_candidate(&context(None, None, "r")));
+        let mut keyed = rule(0);
+        keyed.agents.insert("a-7".into());
+        keyed.channels.insert("sms".into());
+        assert!(keyed.routes_to_candidate(&context(Some("a-7"), None, "r")));
+        assert!(keyed.routes_to_candidate(&context(Some("a-1"), Some("sms"), "r")));
+        assert!(!keyed.routes_to_candidate(&context(Some("a-1"), Some("voice"), "r")));
+        assert!(!keyed.routes_to_candidate(&context(None, None, "r")));
         assert!(rule(FULL_WEIGHT_BP).routes_to_candidate(&context(None, None, "r")));
     }
 
@@ -459,11 +459,16 @@ mod tests {
     fn a_failure_rate_just_under_the_threshold_does_not_trip() {
         let monitor = monitor();
         let ms = Duration::from_millis(1);
-        monitor.record(Side::Candidate, ms, true);
         for _ in 0..20 {
             assert_eq!(monitor.record(Side::Candidate, ms, false), None);
         }
-        assert!(!monitor.tripped(), "1 of 21 is 4.8 %");
+        assert_eq!(
+            monitor.record(Side::Candidate, ms, true),
+            None,
+            "1 of 21 is 4.8 %"
+        );
+        let tripped = monitor.record(Side::Candidate, ms, true);
+        assert!(tripped.is_some(), "2 of 22 is 9.1 %");
     }
 
     #[test]

@@ -11,6 +11,8 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use switchboard::app::{App, HostConfig};
+use switchboard::registry::lifecycle::{Activation, Actor, Installed, Package};
+use switchboard::store::InstallSource;
 use switchboard_sandbox::{Sandbox, SandboxConfig};
 use tower::ServiceExt;
 
@@ -93,15 +95,30 @@ impl TestHost {
         Self::start_in(data).await
     }
 
-    /// Installs a packaged connector through the registry.
+    /// Installs and activates a packaged connector through the registry.
     pub async fn install(&self, kind: &str, name: &str) {
         let (manifest, wasm) = package(kind, name);
+        self.install_manifest(&manifest, wasm).await;
+    }
+
+    /// Installs and activates a component under `manifest` through the registry.
+    pub async fn install_manifest(&self, manifest: &str, wasm: Vec<u8>) -> Installed {
+        let package = Package {
+            manifest: manifest.to_owned(),
+            wasm,
+            signature: None,
+        };
         self.app
             .state
             .registry
-            .install(&manifest, wasm, switchboard::store::InstallSource::Api)
+            .install(
+                package,
+                InstallSource::Api,
+                Activation::Activate,
+                Actor::Api,
+            )
             .await
-            .unwrap();
+            .unwrap()
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
