@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
-use super::limits::{CallLimiter, INSTANCE_COUNT_EXCEEDED, LimitExceeded, millis};
+use super::limits::{CallLimiter, INSTANCE_COUNT_EXCEEDED, LimitExceeded, Limits, millis};
 use super::stdio::GuestOutput;
-use crate::capabilities::{CallCapabilities, ConnectorGrants, now_ms};
+use tokio::sync::Notify;
+
+use crate::capabilities::{CallCapabilities, now_ms};
 use crate::model::ConnectorError;
 
 /// The data of one call's store.
@@ -99,8 +101,8 @@ pub fn new_store(engine: &wasmtime::Engine, caps: Arc<CallCapabilities>) -> Stor
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |store| {
-        if Instant::now() >= deadline || store.data().caps.grants.drain.passed() {
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
             Ok(UpdateDeadline::Interrupt)
         } else {
             Ok(UpdateDeadline::Yield(1))
@@ -111,40 +113,60 @@ pub fn new_store(engine: &wasmtime::Engine, caps: Arc<CallCapabilities>) -> Stor
 
 /// When calls still running on a replaced version are cut off.
 ///
-/// Shared by every call of one version; zero means the version serves (or
-/// drains without a cut-off yet).
+/// Shared by every call of one version. Unset while the version serves (or
+/// serves again after a quick rollback); once set, [`DrainDeadline::cut_off`]
+/// resolves at that time, whether the guest is computing or waiting on a host
+/// function.
 #[derive(Debug, Default)]
-pub struct DrainDeadline(AtomicU64);
+pub struct DrainDeadline {
+    /// Milliseconds since the Unix epoch; zero when unset.
+    at_ms: AtomicU64,
+    changed: Notify,
+}
 
 impl DrainDeadline {
     /// Cuts off calls still running `after` from now.
     pub fn start(&self, after: Duration) {
         let at = now_ms().saturating_add(millis(after)).max(1);
-        self.0.store(at, Ordering::Release);
+        self.at_ms.store(at, Ordering::Release);
+        self.changed.notify_waiters();
     }
 
     /// The version serves again: no cut-off.
     pub fn clear(&self) {
-        self.0.store(0, Ordering::Release);
+        self.at_ms.store(0, Ordering::Release);
+        self.changed.notify_waiters();
     }
 
-    /// Whether the cut-off has passed.
-    pub fn passed(&self) -> bool {
-        let at = self.0.load(Ordering::Acquire);
-        at != 0 && now_ms() >= at
+    /// Resolves once the cut-off has passed.
+    pub async fn cut_off(&self) {
+        loop {
+            let changed = self.changed.notified();
+            match self.at_ms.load(Ordering::Acquire) {
+                0 => changed.await,
+                at => {
+                    let left = Duration::from_millis(at.saturating_sub(now_ms()));
+                    if left.is_zero() {
+                        return;
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(left) => {}
+                        () = changed => {}
+                    }
+                }
+            }
+        }
     }
 }
 
-/// Classifies a failure raised while running guest code under `grants`.
-pub fn classify(err: &wasmtime::Error, grants: &ConnectorGrants) -> CallError {
-    let limits = &grants.limits;
+/// Classifies a failure raised while running guest code under `limits`.
+pub fn classify(err: &wasmtime::Error, limits: &Limits) -> CallError {
     let deadline_ms = millis(limits.deadline);
     if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
         return CallError::LimitExceeded(*limit);
     }
     if let Some(trap) = err.downcast_ref::<Trap>() {
         return match trap {
-            Trap::Interrupt if grants.drain.passed() => CallError::VersionUnloaded,
             Trap::Interrupt => CallError::DeadlineExceeded { deadline_ms },
             other => CallError::Trapped(other.to_string()),
         };

@@ -180,12 +180,16 @@ impl Runtime {
             Instant::now() + budget,
         ));
         let store = new_store(&self.engine, caps);
-        match tokio::time::timeout(budget, body(store)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(classify(&err, grants)),
-            Err(_) => Err(CallError::DeadlineExceeded {
-                deadline_ms: limits::millis(budget),
-            }),
+        tokio::select! {
+            biased;
+            finished = tokio::time::timeout(budget, body(store)) => match finished {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(err)) => Err(classify(&err, &grants.limits)),
+                Err(_) => Err(CallError::DeadlineExceeded {
+                    deadline_ms: limits::millis(budget),
+                }),
+            },
+            () = grants.drain.cut_off() => Err(CallError::VersionUnloaded),
         }
     }
 

@@ -20,14 +20,17 @@ use tower::ServiceExt;
 pub fn dist() -> PathBuf {
     let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist");
     assert!(
-        dist.join("plugins").is_dir() && dist.join("test-plugins").is_dir(),
+        ["plugins", "test-plugins", "test-versions"]
+            .iter()
+            .all(|kind| dist.join(kind).is_dir()),
         "connectors are not built: run scripts/test, which builds them into {}",
         dist.display()
     );
     dist
 }
 
-/// The directory of a bundled (`plugins`) or fixture (`test-plugins`) connector.
+/// The directory of a bundled (`plugins`) or fixture (`test-plugins`,
+/// `test-versions`) connector package.
 pub fn package_dir(kind: &str, name: &str) -> PathBuf {
     dist().join(kind).join(name)
 }
@@ -69,9 +72,17 @@ impl TestHost {
         plugins_dir: Option<PathBuf>,
         max_instances: u32,
     ) -> Self {
+        Self::open_with(data, |config| {
+            config.engine.max_instances = max_instances;
+            config.plugins_dir = plugins_dir;
+        })
+    }
+
+    /// A host (not loaded yet) whose configuration `configure` adjusts.
+    pub fn open_with(data: tempfile::TempDir, configure: impl FnOnce(&mut HostConfig)) -> Self {
         let mut config = HostConfig::new(data.path().to_owned());
-        config.engine.max_instances = max_instances;
-        config.plugins_dir = plugins_dir;
+        config.engine.max_instances = 64;
+        configure(&mut config);
         let app = App::open(config).unwrap();
         let router = app.router();
         Self { app, router, data }
@@ -150,6 +161,31 @@ impl TestHost {
         .await
     }
 
+    pub async fn put_json(&self, uri: &str, body: &str) -> Reply {
+        self.send(
+            Request::put(uri)
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_owned()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Installs a packaged connector over the API, staged (not activated).
+    pub async fn stage(&self, kind: &str, name: &str) -> Reply {
+        let (manifest, wasm) = package(kind, name);
+        let reply = self
+            .send(multipart_upload(
+                "/v1/connectors?activate=false",
+                &manifest,
+                &wasm,
+                None,
+            ))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        reply
+    }
+
     pub async fn invoke(&self, connector: &str, op: &str, body: &str) -> Reply {
         self.post_json(&format!("/v1/connectors/{connector}/operations/{op}"), body)
             .await
@@ -200,16 +236,29 @@ impl TestHost {
 
 /// A multipart upload of `manifest` and `component`.
 pub fn multipart_install(manifest: &str, component: &[u8]) -> Request<Body> {
+    multipart_upload("/v1/connectors", manifest, component, None)
+}
+
+/// A multipart upload to `uri` with an optional `signature` part.
+pub fn multipart_upload(
+    uri: &str,
+    manifest: &str,
+    component: &[u8],
+    signature: Option<&str>,
+) -> Request<Body> {
     let boundary = "switchboard-test-boundary";
     let mut body = Vec::new();
     body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"manifest\"\r\n\r\n{manifest}\r\n").as_bytes());
+    if let Some(signature) = signature {
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"signature\"\r\n\r\n{signature}\r\n").as_bytes());
+    }
     body.extend_from_slice(
         format!("--{boundary}\r\nContent-Disposition: form-data; name=\"component\"; filename=\"c.wasm\"\r\nContent-Type: application/wasm\r\n\r\n")
             .as_bytes(),
     );
     body.extend_from_slice(component);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    Request::post("/v1/connectors")
+    Request::post(uri)
         .header(
             "content-type",
             format!("multipart/form-data; boundary={boundary}"),
