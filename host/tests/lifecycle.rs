@@ -98,7 +98,7 @@ async fn traffic(
         let reply = call(&host, &agent, channel).await;
         let after = phase.load(Ordering::Acquire);
         outcomes.push(Outcome {
-            phase: (before == after && before % 2 == 0).then_some(before / 2),
+            phase: (before == after && before.is_multiple_of(2)).then_some(before / 2),
             agent,
             channel,
             status: reply.status,

@@ -44,10 +44,16 @@ struct Host {
 
 impl Host {
     async fn start(data: &Path, plugins: Option<PathBuf>) -> Host {
+        Self::start_with(data, plugins, &[]).await
+    }
+
+    async fn start_with(data: &Path, plugins: Option<PathBuf>, extra: &[&str]) -> Host {
         let started = Instant::now();
         let mut command = Command::new(binary());
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .arg("--data-dir")
             .arg(data)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
@@ -290,4 +296,155 @@ async fn guest_stdout_and_stderr_reach_the_host_log_tagged_with_the_connector() 
         stderr.contains("WARN") && stderr.contains(r#"source="stderr""#),
         "{stderr}"
     );
+}
+
+/// Runs `switchboard <args>`; returns whether it succeeded, stdout and stderr.
+async fn run(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(binary()).args(args).output().await.unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `switchboard ctl --url <host> <args>`, which must succeed; its JSON answer.
+async fn ctl(host: &Host, args: &[&str]) -> Value {
+    let mut all = vec!["ctl", "--url", &host.url];
+    all.extend_from_slice(args);
+    let (ok, stdout, stderr) = run(&all).await;
+    assert!(ok, "ctl {args:?} failed: {stderr}");
+    serde_json::from_str(&stdout).unwrap_or(Value::Null)
+}
+
+fn copy_package(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn signed_packages_hot_load_into_a_canary_and_ctl_promotes_and_rolls_back() {
+    let temp = tempfile::tempdir().unwrap();
+    let key = temp.path().join("signing.key");
+    let key = key.to_str().unwrap();
+    let (ok, public, stderr) = run(&["keygen", "--secret-key-file", key]).await;
+    assert!(ok, "{stderr}");
+    let public = public.trim().to_owned();
+    let plugins = temp.path().join("plugins");
+    let first = plugins.join("echo");
+    copy_package(&dist("test-plugins").join("echo"), &first);
+    let (ok, _, stderr) = run(&["sign", "--secret-key-file", key, first.to_str().unwrap()]).await;
+    assert!(ok, "{stderr}");
+
+    let host = Host::start_with(
+        &temp.path().join("data"),
+        Some(plugins.clone()),
+        &[
+            "--trusted-key",
+            &public,
+            "--hot-load",
+            "canary",
+            "--hot-load-canary-percent",
+            "25",
+        ],
+    )
+    .await;
+    let view = ctl(&host, &["versions", "echo"]).await;
+    assert_eq!(view["active"], "0.1.0", "{view}");
+    assert!(view["versions"][0]["signed_by"].is_string());
+
+    let unsigned = temp.path().join("unsigned");
+    copy_package(&dist("test-versions").join("echo-0.2.0"), &unsigned);
+    let mut all = vec![
+        "ctl",
+        "--url",
+        &host.url,
+        "install",
+        unsigned.to_str().unwrap(),
+    ];
+    all.push("--stage");
+    let (ok, _, stderr) = run(&all).await;
+    assert!(!ok && stderr.contains("signature_required"), "{stderr}");
+
+    let (ok, _, stderr) =
+        run(&["sign", "--secret-key-file", key, unsigned.to_str().unwrap()]).await;
+    assert!(ok, "{stderr}");
+    std::fs::rename(&unsigned, plugins.join("echo-next")).unwrap();
+    let started = Instant::now();
+    let view = loop {
+        let view = ctl(&host, &["versions", "echo"]).await;
+        if view["canary"]["version"] == "0.2.0" {
+            break view;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not hot-loaded: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(view["canary"]["weight_percent"], 25.0);
+
+    let view = ctl(
+        &host,
+        &[
+            "canary", "echo", "0.2.0", "--weight", "0", "--agent", "7001",
+        ],
+    )
+    .await;
+    assert_eq!(view["canary"]["agents"], json!(["7001"]));
+    let client = reqwest::Client::new();
+    let served_to = |agent: &'static str| {
+        let request = client
+            .post(format!(
+                "{}/v1/connectors/echo/operations/version",
+                host.url
+            ))
+            .header("x-agent", agent)
+            .json(&json!({}));
+        async move {
+            let response = request.send().await.unwrap();
+            let header = response.headers()["x-connector-version"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["version"], header.as_str());
+            header
+        }
+    };
+    assert_eq!(served_to("7001").await, "0.2.0");
+    assert_eq!(served_to("7002").await, "0.1.0");
+
+    let view = ctl(&host, &["promote", "echo"]).await;
+    assert_eq!(
+        (view["active"].as_str(), view["canary"].as_str()),
+        (Some("0.2.0"), None)
+    );
+    assert_eq!(served_to("7002").await, "0.2.0");
+    let view = ctl(&host, &["rollback", "echo"]).await;
+    assert_eq!(view["active"], "0.1.0");
+    assert_eq!(served_to("7001").await, "0.1.0");
+
+    let audit = ctl(&host, &["audit", "--connector", "echo"]).await;
+    let actions: Vec<&str> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "version.installed",
+        "deployment.changed",
+        "canary.started",
+        "canary.promoted",
+        "version.rolled_back",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
 }
