@@ -9,7 +9,10 @@
 //!    against the sandbox provider, with the load generator in this process.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::Path;
+mod common;
+
+use common::{Stats, dist, install, measure, stats};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,10 +21,7 @@ use axum::http::Request;
 use switchboard::app::{App, HostConfig};
 use switchboard::model::CallContext;
 use switchboard::names::TenantId;
-use switchboard::registry::Registry;
-use switchboard::registry::lifecycle::{Activation, Actor, Package};
 use switchboard::registry::plugins_dir::read_package;
-use switchboard::store::InstallSource;
 use tower::ServiceExt;
 use wasmtime::component::{Component, ComponentType, Lift, Linker, Lower};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
@@ -40,41 +40,6 @@ fn http_seconds() -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10)
-}
-
-struct Stats {
-    p50: f64,
-    p99: f64,
-    mean: f64,
-}
-
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort();
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
-    let at = |q: f64| us(samples[((samples.len() as f64 - 1.0) * q).round() as usize]);
-    let mean = samples.iter().map(|d| us(*d)).sum::<f64>() / samples.len() as f64;
-    Stats {
-        p50: at(0.50),
-        p99: at(0.99),
-        mean,
-    }
-}
-
-async fn measure<F, Fut>(n: usize, mut f: F) -> Stats
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for _ in 0..n / 10 {
-        f().await;
-    }
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        f().await;
-        samples.push(started.elapsed());
-    }
-    stats(samples)
 }
 
 fn native_echo(input: &str) -> String {
@@ -170,16 +135,6 @@ async fn bare_wasmtime(wasm: &[u8], n: usize) -> Stats {
     .await
 }
 
-fn dist() -> std::path::PathBuf {
-    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist");
-    assert!(
-        dist.join("test-plugins").is_dir(),
-        "run scripts/bench: it builds the connectors into {}",
-        dist.display()
-    );
-    dist
-}
-
 fn row(name: &str, s: &Stats, base: &Stats) {
     println!(
         "| {name} | {:.1} | {:.1} | {:.1} | {:.2}x |",
@@ -188,19 +143,6 @@ fn row(name: &str, s: &Stats, base: &Stats) {
         s.mean,
         s.p50 / base.p50
     );
-}
-
-/// Installs and activates a package through the registry.
-async fn install(registry: &Registry, package: Package) {
-    registry
-        .install(
-            package,
-            InstallSource::Api,
-            Activation::Activate,
-            Actor::Api,
-        )
-        .await
-        .unwrap();
 }
 
 async fn invoke_overhead() {
