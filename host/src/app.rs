@@ -181,6 +181,8 @@ impl App {
                 .with_graceful_shutdown(shutdown)
                 .into_future(),
         );
+        // Watching starts first, so a package dropped in while loading is not missed.
+        let watcher = app.watch_plugins_dir()?;
         let report = app.load_connectors().await?;
         for failure in &report.failures {
             tracing::error!(failure, "a connector could not be loaded");
@@ -193,7 +195,6 @@ impl App {
             report.elapsed.as_millis()
         );
         let sweeper = tokio::spawn(sweep_kv(app.store.clone()));
-        let watcher = app.watch_plugins_dir()?;
         let served = server.await.context("the server task failed")?;
         sweeper.abort();
         if let Some(watcher) = watcher {

@@ -387,6 +387,7 @@ async fn a_call_started_on_a_replaced_version_finishes_on_it_while_the_version_d
     let view = versions(&host).await;
     assert_eq!(view["versions"][0]["state"], "draining", "{view}");
     assert_eq!(view["versions"][0]["in_flight"], 1);
+    assert_eq!(view["versions"][0]["loaded"], true);
     let fresh = call(&host, "a", None).await;
     assert_eq!(
         header(&fresh, "x-connector-version").as_deref(),
@@ -403,6 +404,11 @@ async fn a_call_started_on_a_replaced_version_finishes_on_it_while_the_version_d
     let view = versions(&host).await;
     assert_eq!(view["versions"][0]["state"], "inactive");
     assert_eq!(view["versions"][0]["in_flight"], 0);
+    assert_eq!(
+        view["versions"][0]["loaded"], false,
+        "unloaded once its last call ended"
+    );
+    assert_eq!(view["versions"][1]["loaded"], true);
 }
 
 #[tokio::test]

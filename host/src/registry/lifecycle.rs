@@ -195,6 +195,8 @@ pub struct VersionView {
     pub source: InstallSource,
     /// The trusted key that signed it, if one did.
     pub signed_by: Option<String>,
+    /// Whether its compiled code is in memory (it serves, or calls it started still run).
+    pub loaded: bool,
     /// Its call counters since the host started.
     #[serde(flatten)]
     pub stats: StatsView,
@@ -753,6 +755,7 @@ impl Registry {
                     package_hash: v.record.package_hash.clone(),
                     source: v.record.source,
                     signed_by: v.record.signed_by.clone(),
+                    loaded: v.loaded.strong_count() > 0,
                     stats: v.stats.view(),
                 })
                 .collect(),
