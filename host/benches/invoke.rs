@@ -11,10 +11,10 @@
 
 mod common;
 
-use common::{Stats, dist, install, measure, stats};
+use common::{Stats, dist, install, measure, run_load, stats};
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
@@ -264,52 +264,32 @@ async fn http_throughput() {
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
     let connections = 64;
-    let duration = Duration::from_secs(http_seconds());
-    let started = Instant::now();
-    let workers: Vec<_> = (0..connections)
-        .map(|worker| {
-            let url = url.clone();
-            tokio::spawn(async move {
-                let client = reqwest::Client::builder()
-                    .pool_max_idle_per_host(1)
-                    .build()
-                    .unwrap();
-                let (mut ok, mut failed, mut latencies) = (0u64, 0u64, Vec::new());
-                let mut i = 0u64;
-                while started.elapsed() < duration {
-                    i += 1;
-                    let body = format!(
-                        r#"{{"carrier":"sf-express","tracking_number":"SF{worker:02}{i:08}"}}"#
-                    );
-                    let sent = Instant::now();
-                    let response = client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await;
-                    match response {
-                        Ok(r) if r.status().is_success() => {
-                            let _ = r.bytes().await;
-                            ok += 1;
-                        }
-                        _ => failed += 1,
-                    }
-                    latencies.push(sent.elapsed());
+    let load = run_load(connections, Duration::from_secs(http_seconds()), |worker| {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()
+            .unwrap();
+        let url = url.clone();
+        move |i| {
+            let request = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(format!(
+                    r#"{{"carrier":"sf-express","tracking_number":"SF{worker:02}{i:08}"}}"#
+                ))
+                .send();
+            async move {
+                match request.await {
+                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                    _ => false,
                 }
-                (ok, failed, latencies)
-            })
-        })
-        .collect();
-    let (mut ok, mut failed, mut latencies) = (0, 0, Vec::new());
-    for worker in workers {
-        let (o, f, l) = worker.await.unwrap();
-        ok += o;
-        failed += f;
-        latencies.extend(l);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let s = stats(latencies);
+            }
+        }
+    })
+    .await;
+    let (ok, failed) = (load.ok, load.failed);
+    let elapsed = load.elapsed.as_secs_f64();
+    let s = stats(load.latencies);
     println!("\n### HTTP throughput, logistics-tracking `track` against the sandbox provider\n");
     println!("| connections | seconds | calls | calls/s | failed | p50 ms | p99 ms |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
-use common::{dist, install, stats};
+use common::{Load, dist, install, run_load, stats};
 use switchboard::app::{App, HostConfig};
 use switchboard::registry::lifecycle::{Activation, Actor};
 use switchboard::registry::plugins_dir::read_package;
@@ -47,35 +47,16 @@ async fn call(router: &Router, input: &'static str) -> bool {
     ok
 }
 
-/// Calls from `CALLERS` tasks for `duration`: (ok, failed, latencies).
-async fn load(router: &Router, duration: Duration) -> (u64, u64, Vec<Duration>) {
-    let started = Instant::now();
-    let callers: Vec<_> = (0..CALLERS)
-        .map(|_| {
+/// Calls echo from `CALLERS` tasks for `duration`.
+async fn load(router: &Router, duration: Duration) -> Load {
+    run_load(CALLERS, duration, |_| {
+        let router = router.clone();
+        move |_| {
             let router = router.clone();
-            tokio::spawn(async move {
-                let (mut ok, mut failed, mut latencies) = (0, 0, Vec::new());
-                while started.elapsed() < duration {
-                    let sent = Instant::now();
-                    if call(&router, r#"{"order":"A-1001"}"#).await {
-                        ok += 1;
-                    } else {
-                        failed += 1;
-                    }
-                    latencies.push(sent.elapsed());
-                }
-                (ok, failed, latencies)
-            })
-        })
-        .collect();
-    let (mut ok, mut failed, mut latencies) = (0, 0, Vec::new());
-    for caller in callers {
-        let (o, f, l) = caller.await.unwrap();
-        ok += o;
-        failed += f;
-        latencies.extend(l);
-    }
-    (ok, failed, latencies)
+            async move { call(&router, r#"{"order":"A-1001"}"#).await }
+        }
+    })
+    .await
 }
 
 async fn hot_swap() {
@@ -132,7 +113,13 @@ async fn hot_swap() {
     );
     println!("| row | calls | calls/s | failed | p50 µs | p99 µs |");
     println!("| --- | --- | --- | --- | --- | --- |");
-    let row = |name: &str, (ok, failed, latencies): (u64, u64, Vec<Duration>)| {
+    let row = |name: &str,
+               Load {
+                   ok,
+                   failed,
+                   latencies,
+                   ..
+               }: Load| {
         let s = stats(latencies);
         println!(
             "| {name} | {} | {:.0} | {failed} | {:.1} | {:.1} |",

@@ -69,3 +69,61 @@ pub async fn install(registry: &Registry, package: Package) {
         .await
         .unwrap();
 }
+
+/// What a load run did.
+pub struct Load {
+    /// Calls that succeeded.
+    pub ok: u64,
+    /// Calls that failed.
+    pub failed: u64,
+    /// The latency of every call.
+    pub latencies: Vec<Duration>,
+    /// How long the run took.
+    pub elapsed: Duration,
+}
+
+/// Runs `callers` concurrent tasks for `duration`. `caller(n)` makes task
+/// `n`'s call function, which gets the call's sequence number and says
+/// whether the call succeeded.
+pub async fn run_load<C, F, Fut>(callers: usize, duration: Duration, caller: C) -> Load
+where
+    C: Fn(usize) -> F,
+    F: FnMut(u64) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|n| {
+            let mut call = caller(n);
+            tokio::spawn(async move {
+                let (mut ok, mut failed, mut latencies) = (0, 0, Vec::new());
+                let mut i = 0;
+                while started.elapsed() < duration {
+                    i += 1;
+                    let sent = Instant::now();
+                    if call(i).await {
+                        ok += 1;
+                    } else {
+                        failed += 1;
+                    }
+                    latencies.push(sent.elapsed());
+                }
+                (ok, failed, latencies)
+            })
+        })
+        .collect();
+    let mut load = Load {
+        ok: 0,
+        failed: 0,
+        latencies: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    for task in tasks {
+        let (ok, failed, latencies) = task.await.unwrap();
+        load.ok += ok;
+        load.failed += failed;
+        load.latencies.extend(latencies);
+    }
+    load.elapsed = started.elapsed();
+    load
+}

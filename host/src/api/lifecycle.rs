@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use super::invoke::body_error;
 use super::{ApiError, AppState};
 use crate::registry::canary::FULL_WEIGHT_BP;
-use crate::registry::lifecycle::{Actor, CanarySpec, DeploymentView};
+use crate::registry::lifecycle::{Actor, CanarySpec};
+use crate::registry::view::DeploymentView;
 use crate::store::AuditRecord;
 
 /// Parses a JSON body; an empty body is `T::default()`.

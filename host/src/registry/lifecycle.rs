@@ -1,31 +1,22 @@
 //! Every change to what serves: install, activate, roll back, canary,
 //! promote, abort, remove.
 //!
-//! Each change runs under the registry's one change lock: it loads what the
-//! new deployment needs (from the compile cache when it can), persists the
-//! deployment, then swaps the route in one step. Versions that stop serving
-//! drain: calls they started finish on them, and whatever still runs after
-//! the drain deadline is cut off. Every change is written to the audit log.
+//! Each change runs under the registry's one change lock, works out the
+//! deployment it wants, and hands it to `deploy`, which puts it into service.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde::Serialize;
-
-use super::canary::{CanaryMonitor, CanaryRule, FULL_WEIGHT_BP, MAX_ROUTING_KEYS, MonitorView};
+use super::canary::{CanaryRule, FULL_WEIGHT_BP, MAX_ROUTING_KEYS};
+use super::deploy::{Change, describe_change};
 use super::manifest::Manifest;
 use super::signature::{SignatureError, Verdict};
-use super::{
-    ConnectorEntry, Deployment, InstallError, LoadedConnector, Registry, Route, RoutedCanary,
-    StatsView, VersionEntry, VersionStats,
-};
+use super::view::DeploymentView;
+use super::{Deployment, InstallError, LoadedConnector, Registry, VersionEntry, VersionStats};
 use crate::capabilities::now_ms;
 use crate::names::ConnectorName;
 use crate::runtime::compile_cache::sha256_hex;
-use crate::store::{
-    AbortRecord, AuditRecord, DeploymentRecord, InstallSource, StoreError, StoredEvent,
-    VersionRecord, blocking,
-};
+use crate::store::{AbortRecord, InstallSource, StoreError, StoredEvent, VersionRecord, blocking};
 
 /// Why a lifecycle change was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,7 +96,7 @@ pub enum Actor {
 }
 
 impl Actor {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Actor::Api => "api",
             Actor::PluginsDir => "plugins-dir",
@@ -166,145 +157,12 @@ pub struct Installed {
     pub already_installed: bool,
 }
 
-/// How a version stands, for the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VersionState {
-    /// Serves every call the canary does not take.
-    Active,
-    /// The candidate of the running canary.
-    Canary,
-    /// Replaced, with calls still running on it.
-    Draining,
-    /// Installed, serving nothing.
-    Inactive,
-}
-
-/// One installed version, for the API.
-#[derive(Debug, Clone, Serialize)]
-pub struct VersionView {
-    /// The version.
-    pub version: String,
-    /// How it stands.
-    pub state: VersionState,
-    /// When it was installed, in milliseconds since the Unix epoch.
-    pub installed_at_ms: u64,
-    /// Hex SHA-256 of its component.
-    pub package_hash: String,
-    /// How it was installed.
-    pub source: InstallSource,
-    /// The trusted key that signed it, if one did.
-    pub signed_by: Option<String>,
-    /// Whether its compiled code is in memory (it serves, or calls it started still run).
-    pub loaded: bool,
-    /// Its call counters since the host started.
-    #[serde(flatten)]
-    pub stats: StatsView,
-}
-
-/// A running canary, for the API.
-#[derive(Debug, Clone, Serialize)]
-pub struct CanaryView {
-    /// The candidate version.
-    pub version: String,
-    /// Share of unlisted calls, in percent.
-    pub weight_percent: f64,
-    /// Agents always routed to the candidate.
-    pub agents: BTreeSet<String>,
-    /// Channels always routed to the candidate.
-    pub channels: BTreeSet<String>,
-    /// Tenants always routed to the candidate.
-    pub tenants: BTreeSet<String>,
-    /// When it started, in milliseconds since the Unix epoch.
-    pub started_at_ms: u64,
-    /// The sliding window the automatic rollback judges.
-    pub window: Option<MonitorView>,
-}
-
-/// A connector's versions and deployment, for the API.
-#[derive(Debug, Clone, Serialize)]
-pub struct DeploymentView {
-    /// The connector.
-    pub name: String,
-    /// The active version.
-    pub active: Option<String>,
-    /// The version a rollback returns to.
-    pub previous: Option<String>,
-    /// The running canary.
-    pub canary: Option<CanaryView>,
-    /// Why the last canary was aborted.
-    pub last_abort: Option<AbortRecord>,
-    /// Every installed version, oldest first.
-    pub versions: Vec<VersionView>,
-}
-
 fn parse_version(name: &str, text: &str) -> Result<semver::Version, LifecycleError> {
     text.parse().map_err(|_| LifecycleError::UnknownVersion {
         name: name.to_owned(),
         version: text.to_owned(),
         installed: "(not a semantic version)".into(),
     })
-}
-
-impl Deployment {
-    fn to_record(&self) -> DeploymentRecord {
-        DeploymentRecord {
-            active: self.active.as_ref().map(ToString::to_string),
-            previous: self.previous.as_ref().map(ToString::to_string),
-            canary: self.canary.as_ref().map(CanaryRule::to_record),
-            last_abort: self.last_abort.clone(),
-        }
-    }
-
-    /// The deployment a persisted record describes.
-    pub(super) fn from_record(name: &str, record: &DeploymentRecord) -> Result<Self, String> {
-        let version = |text: &Option<String>| {
-            text.as_deref()
-                .map(|t| {
-                    t.parse()
-                        .map_err(|err| format!("{name} version `{t}`: {err}"))
-                })
-                .transpose()
-        };
-        Ok(Self {
-            active: version(&record.active)?,
-            previous: version(&record.previous)?,
-            canary: record
-                .canary
-                .as_ref()
-                .map(CanaryRule::from_record)
-                .transpose()?,
-            last_abort: record.last_abort.clone(),
-        })
-    }
-}
-
-impl ConnectorEntry {
-    fn installed_list(&self) -> String {
-        let versions: Vec<String> = self.versions.keys().map(ToString::to_string).collect();
-        if versions.is_empty() {
-            "none".into()
-        } else {
-            versions.join(", ")
-        }
-    }
-
-    fn state_of(&self, version: &semver::Version, stats: &VersionStats) -> VersionState {
-        if self.deployment.active.as_ref() == Some(version) {
-            VersionState::Active
-        } else if self
-            .deployment
-            .canary
-            .as_ref()
-            .is_some_and(|c| &c.version == version)
-        {
-            VersionState::Canary
-        } else if stats.view().in_flight > 0 {
-            VersionState::Draining
-        } else {
-            VersionState::Inactive
-        }
-    }
 }
 
 impl Registry {
@@ -352,15 +210,14 @@ impl Registry {
         }
         if next != current {
             let detail = describe_change(&current, &next);
-            self.deploy(
-                name,
-                next,
+            let change = Change {
                 actor,
-                "deployment.changed",
-                Some(version),
+                action: "deployment.changed",
+                version: Some(version),
                 detail,
-            )
-            .await?;
+                event: None,
+            };
+            self.deploy(name, next, change).await?;
         }
         Ok(installed)
     }
@@ -463,22 +320,11 @@ impl Registry {
         version: &str,
         actor: Actor,
     ) -> Result<DeploymentView, LifecycleError> {
-        let _changing = self.changes.lock().await;
-        let (name, current) = self.deployment_of(name)?;
-        let version = self.installed_version(&name, version)?;
-        let mut next = current.clone();
-        next.activate(&version);
-        let detail = describe_change(&current, &next);
-        self.deploy(
-            &name,
-            next,
-            actor,
-            "version.activated",
-            Some(&version),
-            detail,
-        )
-        .await?;
-        self.view_of(&name)
+        self.change(name, actor, "version.activated", |name, current| {
+            let version = self.installed_version(name, version)?;
+            Ok((current.activated(&version), version))
+        })
+        .await
     }
 
     /// Makes the previous version active again.
@@ -487,25 +333,14 @@ impl Registry {
         name: &str,
         actor: Actor,
     ) -> Result<DeploymentView, LifecycleError> {
-        let _changing = self.changes.lock().await;
-        let (name, current) = self.deployment_of(name)?;
-        let previous = current
-            .previous
-            .clone()
-            .ok_or_else(|| LifecycleError::NoPreviousVersion(name.to_string()))?;
-        let mut next = current.clone();
-        next.activate(&previous);
-        let detail = describe_change(&current, &next);
-        self.deploy(
-            &name,
-            next,
-            actor,
-            "version.rolled_back",
-            Some(&previous),
-            detail,
-        )
-        .await?;
-        self.view_of(&name)
+        self.change(name, actor, "version.rolled_back", |name, current| {
+            let previous = current
+                .previous
+                .clone()
+                .ok_or_else(|| LifecycleError::NoPreviousVersion(name.to_string()))?;
+            Ok((current.activated(&previous), previous))
+        })
+        .await
     }
 
     /// Starts a canary, or changes the running one.
@@ -515,17 +350,17 @@ impl Registry {
         spec: CanarySpec,
         actor: Actor,
     ) -> Result<DeploymentView, LifecycleError> {
-        let _changing = self.changes.lock().await;
-        let (name, current) = self.deployment_of(name)?;
-        self.installed_version(&name, &spec.version.to_string())?;
-        check_canary(&current, &spec)?;
-        let version = spec.version.clone();
-        let mut next = current.clone();
-        next.canary = Some(self.canary_rule(&current, spec));
-        let detail = describe_change(&current, &next);
-        self.deploy(&name, next, actor, "canary.started", Some(&version), detail)
-            .await?;
-        self.view_of(&name)
+        self.change(name, actor, "canary.started", |name, current| {
+            self.installed_version(name, &spec.version.to_string())?;
+            check_canary(current, &spec)?;
+            let version = spec.version.clone();
+            let next = Deployment {
+                canary: Some(self.canary_rule(current, spec)),
+                ..current.clone()
+            };
+            Ok((next, version))
+        })
+        .await
     }
 
     /// Makes the canary's candidate the active version.
@@ -534,25 +369,41 @@ impl Registry {
         name: &str,
         actor: Actor,
     ) -> Result<DeploymentView, LifecycleError> {
+        self.change(name, actor, "canary.promoted", |name, current| {
+            let candidate = current
+                .canary
+                .as_ref()
+                .map(|c| c.version.clone())
+                .ok_or_else(|| LifecycleError::NoCanary(name.to_string()))?;
+            Ok((current.activated(&candidate), candidate))
+        })
+        .await
+    }
+
+    /// One change of a deployment under the change lock: `next` says what the
+    /// deployment becomes and which version the change is about.
+    async fn change(
+        &self,
+        name: &str,
+        actor: Actor,
+        action: &str,
+        next: impl FnOnce(
+            &ConnectorName,
+            &Deployment,
+        ) -> Result<(Deployment, semver::Version), LifecycleError>,
+    ) -> Result<DeploymentView, LifecycleError> {
         let _changing = self.changes.lock().await;
         let (name, current) = self.deployment_of(name)?;
-        let candidate = current
-            .canary
-            .as_ref()
-            .map(|c| c.version.clone())
-            .ok_or_else(|| LifecycleError::NoCanary(name.to_string()))?;
-        let mut next = current.clone();
-        next.activate(&candidate);
+        let (next, version) = next(&name, &current)?;
         let detail = describe_change(&current, &next);
-        self.deploy(
-            &name,
-            next,
+        let change = Change {
             actor,
-            "canary.promoted",
-            Some(&candidate),
+            action,
+            version: Some(&version),
             detail,
-        )
-        .await?;
+            event: None,
+        };
+        self.deploy(&name, next, change).await?;
         self.view_of(&name)
     }
 
@@ -610,15 +461,6 @@ impl Registry {
             last_abort: Some(abort.clone()),
             ..current
         };
-        self.deploy(
-            name,
-            next,
-            actor,
-            "canary.aborted",
-            Some(&canary.version),
-            reason.to_owned(),
-        )
-        .await?;
         let event = StoredEvent {
             id: uuid::Uuid::new_v4().to_string(),
             connector: name.to_string(),
@@ -634,8 +476,14 @@ impl Registry {
             })
             .to_string(),
         };
-        let store = self.store.clone();
-        blocking(move || store.append_event(&event)).await?;
+        let change = Change {
+            actor,
+            action: "canary.aborted",
+            version: Some(&canary.version),
+            detail: reason.to_owned(),
+            event: Some(event),
+        };
+        self.deploy(name, next, change).await?;
         Ok(())
     }
 
@@ -713,55 +561,6 @@ impl Registry {
         Ok(existed)
     }
 
-    /// A connector's versions and deployment.
-    pub fn view(&self, name: &str) -> Result<DeploymentView, LifecycleError> {
-        let name = ConnectorName::parse(name)
-            .map_err(|_| LifecycleError::UnknownConnector(name.to_owned()))?;
-        self.view_of(&name)
-    }
-
-    fn view_of(&self, name: &ConnectorName) -> Result<DeploymentView, LifecycleError> {
-        let connectors = self.read();
-        let entry = connectors
-            .get(name)
-            .ok_or_else(|| LifecycleError::UnknownConnector(name.to_string()))?;
-        let deployment = &entry.deployment;
-        let monitor = entry
-            .route
-            .as_ref()
-            .and_then(|route| route.canary.as_ref())
-            .map(|canary| canary.monitor.view());
-        Ok(DeploymentView {
-            name: name.to_string(),
-            active: deployment.active.as_ref().map(ToString::to_string),
-            previous: deployment.previous.as_ref().map(ToString::to_string),
-            canary: deployment.canary.as_ref().map(|rule| CanaryView {
-                version: rule.version.to_string(),
-                weight_percent: f64::from(rule.weight_bp) / 100.0,
-                agents: rule.agents.clone(),
-                channels: rule.channels.clone(),
-                tenants: rule.tenants.clone(),
-                started_at_ms: rule.started_at_ms,
-                window: monitor,
-            }),
-            last_abort: deployment.last_abort.clone(),
-            versions: entry
-                .versions
-                .iter()
-                .map(|(version, v)| VersionView {
-                    version: version.to_string(),
-                    state: entry.state_of(version, &v.stats),
-                    installed_at_ms: v.record.installed_at_ms,
-                    package_hash: v.record.package_hash.clone(),
-                    source: v.record.source,
-                    signed_by: v.record.signed_by.clone(),
-                    loaded: v.loaded.strong_count() > 0,
-                    stats: v.stats.view(),
-                })
-                .collect(),
-        })
-    }
-
     fn deployment_of(&self, name: &str) -> Result<(ConnectorName, Deployment), LifecycleError> {
         let unknown = || LifecycleError::UnknownConnector(name.to_owned());
         let parsed = ConnectorName::parse(name).map_err(|_| unknown())?;
@@ -811,172 +610,6 @@ impl Registry {
             started_at_ms: running.map_or_else(now_ms, |c| c.started_at_ms),
         }
     }
-
-    /// Loads what `next` needs, persists it, swaps the route and drains
-    /// what no longer serves.
-    pub(super) async fn deploy(
-        &self,
-        name: &ConnectorName,
-        next: Deployment,
-        actor: Actor,
-        action: &str,
-        version: Option<&semver::Version>,
-        detail: String,
-    ) -> Result<(), LifecycleError> {
-        let route = self.build_route(name, &next).await?;
-        self.persist_deployment(name, &next).await?;
-        let old_route = {
-            let mut connectors = self.write();
-            let entry = connectors.entry(name.clone()).or_default();
-            entry.deployment = next;
-            std::mem::replace(&mut entry.route, route.clone())
-        };
-        if let Some(old) = old_route {
-            self.drain(&old, route.as_deref());
-        }
-        tracing::info!(connector = %name, action, actor = actor.as_str(), detail, "deployment changed");
-        self.audit(actor, action, name, version, detail).await;
-        Ok(())
-    }
-
-    /// The route serving `deployment`, loading versions as needed.
-    pub(super) async fn build_route(
-        &self,
-        name: &ConnectorName,
-        deployment: &Deployment,
-    ) -> Result<Option<Arc<Route>>, LifecycleError> {
-        let Some(active) = &deployment.active else {
-            return Ok(None);
-        };
-        let active = self.ensure_loaded(name, active).await?;
-        let canary = match &deployment.canary {
-            None => None,
-            Some(rule) => {
-                let loaded = self.ensure_loaded(name, &rule.version).await?;
-                let running = self.route_of(name.as_str()).and_then(|route| {
-                    route
-                        .canary
-                        .as_ref()
-                        .filter(|c| c.rule.version == rule.version && c.rule.seed == rule.seed)
-                        .map(|c| c.monitor.clone())
-                });
-                let monitor = running
-                    .unwrap_or_else(|| Arc::new(CanaryMonitor::new(self.policy.rollback.clone())));
-                Some(RoutedCanary {
-                    loaded,
-                    rule: rule.clone(),
-                    monitor,
-                })
-            }
-        };
-        for loaded in std::iter::once(&active).chain(canary.as_ref().map(|c| &c.loaded)) {
-            loaded.grants.drain.clear();
-        }
-        Ok(Some(Arc::new(Route { active, canary })))
-    }
-
-    /// Starts the drain deadline of every version of `old` that `new` does not serve.
-    fn drain(&self, old: &Route, new: Option<&Route>) {
-        let serves = |loaded: &Arc<LoadedConnector>| {
-            new.is_some_and(|route| {
-                Arc::ptr_eq(&route.active, loaded)
-                    || route
-                        .canary
-                        .as_ref()
-                        .is_some_and(|c| Arc::ptr_eq(&c.loaded, loaded))
-            })
-        };
-        for loaded in std::iter::once(&old.active).chain(old.canary.as_ref().map(|c| &c.loaded)) {
-            if !serves(loaded) {
-                loaded.grants.drain.start(self.policy.drain_deadline);
-            }
-        }
-    }
-
-    /// The loaded version, from memory if it still is, else from its package.
-    async fn ensure_loaded(
-        &self,
-        name: &ConnectorName,
-        version: &semver::Version,
-    ) -> Result<Arc<LoadedConnector>, LifecycleError> {
-        let (record, stats) = {
-            let connectors = self.read();
-            let entry = connectors
-                .get(name)
-                .and_then(|entry| entry.versions.get(version))
-                .ok_or_else(|| LifecycleError::UnknownVersion {
-                    name: name.to_string(),
-                    version: version.to_string(),
-                    installed: connectors
-                        .get(name)
-                        .map_or_else(|| "none".into(), ConnectorEntry::installed_list),
-                })?;
-            if let Some(loaded) = entry.loaded.upgrade() {
-                return Ok(loaded);
-            }
-            (entry.record.clone(), entry.stats.clone())
-        };
-        let store = self.store.clone();
-        let hash = record.package_hash.clone();
-        let wasm = blocking(move || store.get_package(&hash))
-            .await?
-            .ok_or_else(|| {
-                InstallError::Store(format!("the package {} is missing", record.package_hash))
-            })?;
-        let loaded = Arc::new(self.load(&record, wasm.into(), stats).await?);
-        if let Some(entry) = self
-            .write()
-            .get_mut(name)
-            .and_then(|entry| entry.versions.get_mut(version))
-        {
-            entry.loaded = Arc::downgrade(&loaded);
-        }
-        Ok(loaded)
-    }
-
-    async fn persist_deployment(
-        &self,
-        name: &ConnectorName,
-        deployment: &Deployment,
-    ) -> Result<(), LifecycleError> {
-        let store = self.store.clone();
-        let (key, record) = (name.to_string(), deployment.to_record());
-        blocking(move || store.put_deployment(&key, &record)).await?;
-        Ok(())
-    }
-
-    /// Appends to the audit log; a failure is logged, never fatal to the change.
-    pub(super) async fn audit(
-        &self,
-        actor: Actor,
-        action: &str,
-        name: &ConnectorName,
-        version: Option<&semver::Version>,
-        detail: String,
-    ) {
-        let record = AuditRecord {
-            time_ms: now_ms(),
-            actor: actor.as_str().into(),
-            action: action.into(),
-            connector: name.to_string(),
-            version: version.map(ToString::to_string),
-            detail,
-        };
-        let store = self.store.clone();
-        if let Err(err) = blocking(move || store.append_audit(&record)).await {
-            tracing::error!(connector = %name, action, error = %err, "could not write the audit record");
-        }
-    }
-}
-
-impl Deployment {
-    /// Makes `version` active, remembering the one it replaces; a canary ends.
-    fn activate(&mut self, version: &semver::Version) {
-        if self.active.as_ref() != Some(version) {
-            self.previous = self.active.replace(version.clone());
-        }
-        self.canary = None;
-    }
 }
 
 fn check_canary(current: &Deployment, spec: &CanarySpec) -> Result<(), LifecycleError> {
@@ -1008,34 +641,4 @@ fn check_canary(current: &Deployment, spec: &CanarySpec) -> Result<(), Lifecycle
         }
     }
     Ok(())
-}
-
-/// One line saying what changed between two deployments.
-fn describe_change(from: &Deployment, to: &Deployment) -> String {
-    let version = |v: &Option<semver::Version>| {
-        v.as_ref()
-            .map_or_else(|| "none".into(), ToString::to_string)
-    };
-    let canary = |d: &Deployment| {
-        d.canary.as_ref().map_or_else(
-            || "none".into(),
-            |c| {
-                format!(
-                    "{} at {} % (agents {}, channels {}, tenants {})",
-                    c.version,
-                    f64::from(c.weight_bp) / 100.0,
-                    c.agents.len(),
-                    c.channels.len(),
-                    c.tenants.len()
-                )
-            },
-        )
-    };
-    format!(
-        "active {} -> {}; canary {} -> {}",
-        version(&from.active),
-        version(&to.active),
-        canary(from),
-        canary(to)
-    )
 }

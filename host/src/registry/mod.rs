@@ -8,6 +8,7 @@
 //! on while the next call already sees the new route.
 
 pub mod canary;
+mod deploy;
 pub mod lifecycle;
 mod loaded;
 pub mod manifest;
@@ -16,6 +17,7 @@ mod restore;
 pub mod schema;
 mod settings;
 pub mod signature;
+pub mod view;
 pub mod watch;
 
 use std::collections::BTreeMap;
