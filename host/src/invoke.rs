@@ -118,7 +118,7 @@ pub async fn invoke(
 /// Whether a failed call counts against the version that served it: a
 /// business answer (a connector error it does not call retryable, such as
 /// "no such parcel"), a full instance pool and a call cut off by a drain do not.
-pub fn is_connector_failure(err: &CallError) -> bool {
+fn is_connector_failure(err: &CallError) -> bool {
     match err {
         CallError::Connector(err) => err.retryable,
         CallError::CapacityExhausted | CallError::VersionUnloaded => false,

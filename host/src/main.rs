@@ -222,11 +222,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|err| anyhow::anyhow!("--trusted-key: {err}"))?;
     lifecycle.rollback = RollbackPolicy {
         window: Duration::from_millis(args.rollback_window_ms),
-        min_calls: args.rollback_min_calls.max(1),
+        min_calls: args.rollback_min_calls,
         max_failure_rate: args.rollback_failure_percent / 100.0,
         max_latency_ratio: args.rollback_latency_ratio,
         latency_floor: Duration::from_millis(args.rollback_latency_floor_ms),
     };
+    lifecycle
+        .rollback
+        .check()
+        .map_err(|err| anyhow::anyhow!("the --rollback-* flags: {err}"))?;
     App::open(config)?
         .serve(args.listen, shutdown_signal())
         .await

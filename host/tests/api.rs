@@ -403,12 +403,24 @@ async fn secrets_are_write_only_and_undeclared_settings_are_refused() {
         "/v1/connectors/logistics-tracking/config",
         "/v1/connectors/logistics-tracking",
         "/v1/connectors",
+        "/v1/connectors/logistics-tracking/versions",
+        "/v1/audit",
     ] {
         assert!(
             !host.get(uri).await.text.contains(secret),
             "{uri} shows the secret"
         );
     }
+    let audit = host.get("/v1/audit?connector=logistics-tracking").await;
+    assert!(
+        audit.json["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "secret.set" && r["detail"] == "key api_key"),
+        "{}",
+        audit.text
+    );
     let undeclared = host
         .put_setting("logistics-tracking", "secrets", "password", "x")
         .await;

@@ -310,6 +310,12 @@ async fn versions_are_listed_with_state_hash_and_counts_and_misuse_gets_clear_co
             "version_not_found",
         ),
         (
+            host.post_json("/v1/connectors/echo/versions/latest/activate", "")
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_version",
+        ),
+        (
             host.post_json("/v1/connectors/echo/rollback", "").await,
             StatusCode::CONFLICT,
             "no_previous_version",
@@ -570,6 +576,52 @@ async fn a_restart_mid_canary_resumes_it_with_the_same_cohort_and_keeps_the_depl
     assert_eq!(
         header(&back, "x-connector-version").as_deref(),
         Some("0.1.0")
+    );
+}
+
+#[tokio::test]
+async fn a_canary_whose_version_no_longer_loads_after_a_restart_is_aborted_and_the_active_serves() {
+    let host = TestHost::start().await;
+    host.install("test-plugins", "echo").await;
+    let (manifest, wasm) = common::package("test-versions", "echo-0.2.0");
+    let slow = format!("{manifest}\n[limits]\ndeadline_ms = 30000\n");
+    let staged = host
+        .send(common::multipart_upload(
+            "/v1/connectors?activate=false",
+            &slow,
+            &wasm,
+            None,
+        ))
+        .await;
+    assert_eq!(staged.status, StatusCode::CREATED, "{}", staged.text);
+    canary(&host, json!({ "version": "0.2.0", "weight_percent": 100 })).await;
+
+    let host = host
+        .restart_with(|config| config.ceilings.deadline = Duration::from_secs(10))
+        .await;
+    let view = versions(&host).await;
+    assert_eq!(view["canary"], Value::Null, "{view}");
+    assert_eq!(view["last_abort"]["version"], "0.2.0");
+    assert!(
+        view["last_abort"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("could not be loaded at start"),
+        "{view}"
+    );
+    let reply = call(&host, "a", None).await;
+    assert_eq!(
+        header(&reply, "x-connector-version").as_deref(),
+        Some("0.1.0")
+    );
+    let audit = host.get("/v1/audit?connector=echo").await.json;
+    assert!(
+        audit["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "canary.aborted" && r["actor"] == "startup"),
+        "{audit}"
     );
 }
 

@@ -273,6 +273,8 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::VersionInUse { .. } => (StatusCode::CONFLICT, "version_in_use"),
             LifecycleError::NoPreviousVersion(_) => (StatusCode::CONFLICT, "no_previous_version"),
             LifecycleError::NoCanary(_) => (StatusCode::CONFLICT, "no_canary"),
+            LifecycleError::CanaryTripped(_) => (StatusCode::CONFLICT, "canary_tripped"),
+            LifecycleError::InvalidVersion(_) => (StatusCode::BAD_REQUEST, "invalid_version"),
             LifecycleError::InvalidCanary(_) => (StatusCode::BAD_REQUEST, "invalid_canary"),
             LifecycleError::Signature(SignatureError::Malformed(_)) => {
                 (StatusCode::BAD_REQUEST, "signature_malformed")

@@ -180,8 +180,13 @@ pub struct AuditQuery {
 /// Records read per store round trip while filtering.
 const AUDIT_PAGE: usize = 1_000;
 
+/// Most pages one request reads; `next` continues where it stopped.
+const AUDIT_PAGES_PER_REQUEST: usize = 10;
+
 /// `GET /v1/audit?connector=&from=&limit=`: lifecycle changes, oldest first,
-/// with `next` to continue from.
+/// with `next` to continue from. A filtered read scans at most
+/// `AUDIT_PAGES_PER_REQUEST` pages, so it may return fewer than `limit`
+/// records before the end; `next` then says where to go on.
 pub async fn audit(
     State(state): State<AppState>,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
@@ -191,7 +196,7 @@ pub async fn audit(
     let limit = query.limit.unwrap_or(100).clamp(1, AUDIT_PAGE);
     let mut records: Vec<Value> = Vec::new();
     let mut from = query.from;
-    loop {
+    for _ in 0..AUDIT_PAGES_PER_REQUEST {
         let audit = state.audit.clone();
         let page = tokio::task::spawn_blocking(move || audit.read_audit(from, AUDIT_PAGE))
             .await
@@ -218,9 +223,10 @@ pub async fn audit(
             }
         }
         if exhausted {
-            return Ok(Json(json!({ "records": records, "next": from })));
+            break;
         }
     }
+    Ok(Json(json!({ "records": records, "next": from })))
 }
 
 fn audit_json(sequence: u64, record: AuditRecord) -> Value {

@@ -131,6 +131,22 @@ pub struct RollbackPolicy {
     pub latency_floor: Duration,
 }
 
+impl RollbackPolicy {
+    /// Checks that the thresholds can be met and are not met by a healthy candidate.
+    pub fn check(&self) -> Result<(), String> {
+        if self.min_calls == 0 {
+            return Err("the fewest calls must be at least 1".into());
+        }
+        if !(f64::EPSILON..=1.0).contains(&self.max_failure_rate) {
+            return Err("the failure rate must be above 0 % and at most 100 %".into());
+        }
+        if !(1.0..=f64::MAX).contains(&self.max_latency_ratio) {
+            return Err("the latency ratio must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 impl Default for RollbackPolicy {
     fn default() -> Self {
         Self {
@@ -182,16 +198,20 @@ struct SideWindow {
 }
 
 impl SideWindow {
-    fn push(&mut self, sample: Sample, window: Duration) {
+    fn push(&mut self, sample: Sample) {
         if self.samples.len() == MAX_SAMPLES {
             self.pop();
         }
         self.failures += usize::from(sample.failed);
         self.samples.push_back(sample);
+    }
+
+    /// Drops the samples older than `window` at `now`.
+    fn prune(&mut self, now: Instant, window: Duration) {
         while self
             .samples
             .front()
-            .is_some_and(|s| sample.at.duration_since(s.at) > window)
+            .is_some_and(|s| now.duration_since(s.at) > window)
         {
             self.pop();
         }
@@ -229,6 +249,15 @@ struct Windows {
     active: SideWindow,
     candidate: SideWindow,
     latency_checked_at: Option<Instant>,
+}
+
+impl Windows {
+    /// Both sides, so a side that gets no calls (a 100 % canary) does not
+    /// keep stale samples.
+    fn prune(&mut self, now: Instant, window: Duration) {
+        self.active.prune(now, window);
+        self.candidate.prune(now, window);
+    }
 }
 
 /// The sliding-window comparison of one running canary.
@@ -289,9 +318,10 @@ impl CanaryMonitor {
         };
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         match side {
-            Side::Active => windows.active.push(sample, self.policy.window),
-            Side::Candidate => windows.candidate.push(sample, self.policy.window),
+            Side::Active => windows.active.push(sample),
+            Side::Candidate => windows.candidate.push(sample),
         }
+        windows.prune(now, self.policy.window);
         let reason = self.judge(&mut windows, now)?;
         drop(windows);
         (!self.tripped.swap(true, Ordering::AcqRel)).then_some(reason)
@@ -337,7 +367,8 @@ impl CanaryMonitor {
 
     /// The windows as they are now.
     pub fn view(&self) -> MonitorView {
-        let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        windows.prune(Instant::now(), self.policy.window);
         MonitorView {
             active_calls: windows.active.samples.len(),
             active_failures: windows.active.failures,
@@ -493,6 +524,45 @@ mod tests {
             tripped.contains("p95 latency is 40 ms against"),
             "{tripped}"
         );
+    }
+
+    #[test]
+    fn a_side_without_new_calls_loses_its_old_samples_too() {
+        let monitor = CanaryMonitor::new(RollbackPolicy {
+            window: Duration::from_millis(50),
+            ..RollbackPolicy::default()
+        });
+        for _ in 0..5 {
+            monitor.record(Side::Active, Duration::ZERO, false);
+        }
+        std::thread::sleep(Duration::from_millis(80));
+        monitor.record(Side::Candidate, Duration::ZERO, false);
+        assert_eq!(monitor.view().active_calls, 0);
+    }
+
+    #[test]
+    fn thresholds_that_a_healthy_candidate_meets_are_refused() {
+        assert!(RollbackPolicy::default().check().is_ok());
+        for bad in [
+            RollbackPolicy {
+                max_failure_rate: 0.0,
+                ..RollbackPolicy::default()
+            },
+            RollbackPolicy {
+                max_failure_rate: f64::NAN,
+                ..RollbackPolicy::default()
+            },
+            RollbackPolicy {
+                max_latency_ratio: 0.5,
+                ..RollbackPolicy::default()
+            },
+            RollbackPolicy {
+                min_calls: 0,
+                ..RollbackPolicy::default()
+            },
+        ] {
+            assert!(bad.check().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

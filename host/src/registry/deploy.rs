@@ -110,6 +110,11 @@ impl Registry {
             entry.deployment = next;
             std::mem::replace(&mut entry.route, route.clone())
         };
+        if let Some(new) = &route {
+            for loaded in new.versions() {
+                loaded.grants.drain.clear();
+            }
+        }
         if let Some(old) = old_route {
             self.drain(&old, route.as_deref());
         }
@@ -146,24 +151,15 @@ impl Registry {
                 })
             }
         };
-        for loaded in std::iter::once(&active).chain(canary.as_ref().map(|c| &c.loaded)) {
-            loaded.grants.drain.clear();
-        }
         Ok(Some(Arc::new(Route { active, canary })))
     }
 
     /// Starts the drain deadline of every version of `old` that `new` does not serve.
     pub(super) fn drain(&self, old: &Route, new: Option<&Route>) {
         let serves = |loaded: &Arc<LoadedConnector>| {
-            new.is_some_and(|route| {
-                Arc::ptr_eq(&route.active, loaded)
-                    || route
-                        .canary
-                        .as_ref()
-                        .is_some_and(|c| Arc::ptr_eq(&c.loaded, loaded))
-            })
+            new.is_some_and(|route| route.versions().any(|v| Arc::ptr_eq(v, loaded)))
         };
-        for loaded in std::iter::once(&old.active).chain(old.canary.as_ref().map(|c| &c.loaded)) {
+        for loaded in old.versions() {
             if !serves(loaded) {
                 loaded.grants.drain.start(self.policy.drain_deadline);
             }

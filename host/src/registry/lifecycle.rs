@@ -64,6 +64,12 @@ pub enum LifecycleError {
     /// No canary runs.
     #[error("connector `{0}` has no canary running")]
     NoCanary(String),
+    /// The automatic rollback has judged the candidate and is aborting it.
+    #[error("the canary of `{0}` failed its checks and is being rolled back; see last_abort")]
+    CanaryTripped(String),
+    /// A version in a request is not a semantic version.
+    #[error("`{0}` is not a semantic version (such as 1.2.0)")]
+    InvalidVersion(String),
     /// The canary asked for is not valid.
     #[error("{0}")]
     InvalidCanary(String),
@@ -93,6 +99,8 @@ pub enum Actor {
     PluginsDir,
     /// The automatic canary rollback.
     AutoRollback,
+    /// Start-up, restoring what the store holds.
+    Startup,
 }
 
 impl Actor {
@@ -101,6 +109,7 @@ impl Actor {
             Actor::Api => "api",
             Actor::PluginsDir => "plugins-dir",
             Actor::AutoRollback => "auto-rollback",
+            Actor::Startup => "startup",
         }
     }
 }
@@ -157,19 +166,16 @@ pub struct Installed {
     pub already_installed: bool,
 }
 
-fn parse_version(name: &str, text: &str) -> Result<semver::Version, LifecycleError> {
-    text.parse().map_err(|_| LifecycleError::UnknownVersion {
-        name: name.to_owned(),
-        version: text.to_owned(),
-        installed: "(not a semantic version)".into(),
-    })
+fn parse_version(text: &str) -> Result<semver::Version, LifecycleError> {
+    text.parse()
+        .map_err(|_| LifecycleError::InvalidVersion(text.to_owned()))
 }
 
 impl Registry {
     /// Installs a version of a connector, then activates it, canaries it or
     /// keeps it staged as `activation` says. The first version of a
-    /// connector is always activated. Installing a package that is already
-    /// installed changes nothing.
+    /// connector is always activated. From the plugins directory, a package
+    /// that is already installed changes nothing.
     pub async fn install(
         &self,
         package: Package,
@@ -188,7 +194,8 @@ impl Registry {
             .unwrap_or_default();
         let mut next = current.clone();
         match activation {
-            _ if installed.already_installed => {}
+            // The directory is read again and again; only new versions count.
+            _ if installed.already_installed && actor == Actor::PluginsDir => {}
             _ if current.active.is_none() => next.activate(version),
             Activation::Activate => next.activate(version),
             Activation::ActivateIfNewer if current.active.as_ref() < Some(version) => {
@@ -375,6 +382,13 @@ impl Registry {
                 .as_ref()
                 .map(|c| c.version.clone())
                 .ok_or_else(|| LifecycleError::NoCanary(name.to_string()))?;
+            let tripped = self
+                .route_of(name.as_str())
+                .and_then(|route| route.canary.as_ref().map(|c| c.monitor.tripped()))
+                .unwrap_or(false);
+            if tripped {
+                return Err(LifecycleError::CanaryTripped(name.to_string()));
+            }
             Ok((current.activated(&candidate), candidate))
         })
         .await
@@ -432,7 +446,8 @@ impl Registry {
             .abort_locked(name, Some(seed), &reason, Actor::AutoRollback)
             .await
         {
-            Err(LifecycleError::NoCanary(_)) => Ok(()),
+            // Ended or removed meanwhile: nothing left to roll back.
+            Err(LifecycleError::NoCanary(_) | LifecycleError::UnknownConnector(_)) => Ok(()),
             other => other,
         }
     }
@@ -577,7 +592,7 @@ impl Registry {
         name: &ConnectorName,
         version: &str,
     ) -> Result<semver::Version, LifecycleError> {
-        let parsed = parse_version(name.as_str(), version)?;
+        let parsed = parse_version(version)?;
         let connectors = self.read();
         let entry = connectors
             .get(name)

@@ -114,6 +114,13 @@ pub struct Route {
     pub canary: Option<RoutedCanary>,
 }
 
+impl Route {
+    /// The versions it serves: the active one, then the candidate.
+    pub fn versions(&self) -> impl Iterator<Item = &Arc<LoadedConnector>> {
+        std::iter::once(&self.active).chain(self.canary.as_ref().map(|c| &c.loaded))
+    }
+}
+
 /// A running canary inside a [`Route`].
 pub struct RoutedCanary {
     /// The candidate version.

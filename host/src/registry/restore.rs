@@ -4,15 +4,20 @@
 //! version, the previous one and a running canary with its seed, so the
 //! canary resumes with the same cohort. Counters and the canary's sliding
 //! window start empty. A damaged record or a version that no longer loads is
-//! reported and skipped; the others serve.
+//! reported and skipped; the others serve. A canary that no longer loads is
+//! aborted (recorded like any abort), so its active version serves.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 
+use super::canary::CanaryRule;
+use super::deploy::Change;
+use super::lifecycle::{Actor, LifecycleError};
 use super::manifest::Manifest;
-use super::{ConnectorEntry, Deployment, Registry, VersionEntry, VersionStats};
+use super::{ConnectorEntry, Deployment, Registry, Route, VersionEntry, VersionStats};
+use crate::capabilities::now_ms;
 use crate::names::ConnectorName;
-use crate::store::{StoreError, blocking};
+use crate::store::{AbortRecord, StoreError, blocking};
 
 impl Registry {
     /// Loads every connector the store holds; returns the failures, one line each.
@@ -87,28 +92,57 @@ impl Registry {
         deployment: Deployment,
         failures: &mut Vec<String>,
     ) {
-        let route = match self.build_route(name, &deployment).await {
-            Ok(route) => route,
-            Err(err) if deployment.canary.is_some() => {
-                failures.push(format!(
-                    "{name}: the canary could not be loaded ({err}); serving without it"
-                ));
-                let without_canary = Deployment {
-                    canary: None,
-                    ..deployment.clone()
-                };
-                self.build_route(name, &without_canary)
-                    .await
-                    .unwrap_or_else(|err| {
-                        failures.push(format!("{name}: {err}"));
-                        None
-                    })
-            }
+        match self.build_route(name, &deployment).await {
+            Ok(route) => self.set_entry(name, deployment, route),
             Err(err) => {
                 failures.push(format!("{name}: {err}"));
-                None
+                self.set_entry(name, deployment.clone(), None);
+                if let Some(canary) = &deployment.canary {
+                    self.abort_unloadable_canary(name, deployment.clone(), canary, err, failures)
+                        .await;
+                }
             }
+        }
+    }
+
+    /// A canary whose versions no longer load is aborted for good, so the
+    /// active version serves and the deployment says why.
+    async fn abort_unloadable_canary(
+        &self,
+        name: &ConnectorName,
+        deployment: Deployment,
+        canary: &CanaryRule,
+        err: LifecycleError,
+        failures: &mut Vec<String>,
+    ) {
+        let reason = format!("could not be loaded at start: {err}");
+        let without_canary = Deployment {
+            canary: None,
+            last_abort: Some(AbortRecord {
+                version: canary.version.to_string(),
+                reason: reason.clone(),
+                at_ms: now_ms(),
+                automatic: true,
+            }),
+            ..deployment
         };
+        let change = Change {
+            actor: Actor::Startup,
+            action: "canary.aborted",
+            version: Some(&canary.version),
+            detail: reason,
+            event: None,
+        };
+        match self.deploy(name, without_canary, change).await {
+            Ok(()) => failures.push(format!(
+                "{name}: aborted the canary of {}; the active version serves",
+                canary.version
+            )),
+            Err(err) => failures.push(format!("{name}: {err}")),
+        }
+    }
+
+    fn set_entry(&self, name: &ConnectorName, deployment: Deployment, route: Option<Arc<Route>>) {
         let mut connectors = self.write();
         let entry: &mut ConnectorEntry = connectors.entry(name.clone()).or_default();
         entry.deployment = deployment;

@@ -2,10 +2,12 @@
 //!
 //! Settings belong to a connector, not to one version, so an upgrade keeps
 //! them. A key may be set when any installed version declares it; every
-//! loaded version that declares it sees the change at once.
+//! loaded version that declares it sees the change at once. Each change is
+//! audited with its key, never its value.
 
 use super::Registry;
-use crate::names::SettingKey;
+use super::lifecycle::Actor;
+use crate::names::{ConnectorName, SettingKey};
 use crate::store::{SettingKind, blocking};
 
 /// Why a setting could not be changed.
@@ -69,6 +71,28 @@ impl Registry {
         })
         .await
         .map_err(|err| SettingError::Store(err.to_string()))?;
+        self.apply_setting(name, kind, key, &value);
+        if let Ok(connector) = ConnectorName::parse(name) {
+            let (what, verb) = match kind {
+                SettingKind::Config => ("config", if value.is_some() { "set" } else { "cleared" }),
+                SettingKind::Secret => ("secret", if value.is_some() { "set" } else { "cleared" }),
+            };
+            // The key, never the value: secrets stay out of the audit log.
+            let action = format!("{what}.{verb}");
+            self.audit(Actor::Api, &action, &connector, None, format!("key {key}"))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Gives the new value to every loaded version that declares the key.
+    fn apply_setting(
+        &self,
+        name: &str,
+        kind: SettingKind,
+        key: &SettingKey,
+        value: &Option<String>,
+    ) {
         let connectors = self.read();
         let loaded = connectors
             .get(name)
@@ -87,7 +111,6 @@ impl Registry {
                 _ => {}
             }
         }
-        Ok(())
     }
 
     /// Every key of `kind` some installed version of `name` declares, sorted.

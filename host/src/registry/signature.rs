@@ -207,11 +207,6 @@ impl TrustedKeys {
         self.keys.is_empty()
     }
 
-    /// The trusted keys, in configured order.
-    pub fn keys(&self) -> &[PublicKey] {
-        &self.keys
-    }
-
     /// The ids of the trusted keys, in configured order.
     pub fn key_ids(&self) -> Vec<String> {
         self.keys.iter().map(|k| k.key_id.clone()).collect()
@@ -495,8 +490,8 @@ mod tests {
         let bare = public.trim_start_matches(ED25519_PREFIX).to_owned();
         let keys = TrustedKeys::parse(&[public.clone(), format!("  {bare}\n")])
             .expect("both spellings parse");
-        assert_eq!(keys.keys().len(), 1);
-        assert_eq!(keys.keys()[0].to_string(), public);
+        assert_eq!(keys.keys.len(), 1);
+        assert_eq!(keys.keys[0].to_string(), public);
     }
 
     #[test]

@@ -38,7 +38,7 @@ use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::plugins_dir::MANIFEST_FILE;
+use super::plugins_dir::{MANIFEST_FILE, SIGNATURE_FILE};
 
 /// How many settle windows a burst may last at most before a rescan is due
 /// anyway.
@@ -226,7 +226,7 @@ fn is_temporary_name(name: &OsStr) -> bool {
 
 /// Size and modification time of one package file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStamp {
+struct FileStamp {
     /// Length in bytes.
     pub len: u64,
     /// Last modification, where the platform records it.
@@ -235,22 +235,8 @@ pub struct FileStamp {
 
 /// The stamps of one package directory's `connector.toml` and `.wasm` files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PackageSnapshot {
+struct PackageSnapshot {
     files: BTreeMap<OsString, FileStamp>,
-}
-
-impl PackageSnapshot {
-    /// The stamp of the named file, if the package holds it.
-    pub fn file(&self, name: impl AsRef<OsStr>) -> Option<&FileStamp> {
-        self.files.get(name.as_ref())
-    }
-
-    /// Every file by name, in name order.
-    pub fn files(&self) -> impl Iterator<Item = (&OsStr, &FileStamp)> {
-        self.files
-            .iter()
-            .map(|(name, stamp)| (name.as_os_str(), stamp))
-    }
 }
 
 /// What the package files of the plugins directory looked like at one moment.
@@ -262,22 +248,8 @@ pub struct DirSnapshot {
     packages: BTreeMap<OsString, PackageSnapshot>,
 }
 
-impl DirSnapshot {
-    /// The named package directory, if present.
-    pub fn package(&self, name: impl AsRef<OsStr>) -> Option<&PackageSnapshot> {
-        self.packages.get(name.as_ref())
-    }
-
-    /// Every package directory by name, in name order.
-    pub fn packages(&self) -> impl Iterator<Item = (&OsStr, &PackageSnapshot)> {
-        self.packages
-            .iter()
-            .map(|(name, package)| (name.as_os_str(), package))
-    }
-}
-
-/// Stamps every file a rescan would read: `connector.toml` and the `.wasm`
-/// files of each subdirectory of `dir`.
+/// Stamps every file a rescan would read: `connector.toml`, `connector.sig`
+/// and the `.wasm` files of each subdirectory of `dir`.
 ///
 /// Blocking file-system work; async callers use [`settled_snapshot`]. Fails
 /// only if `dir` itself cannot be listed: a package or file that vanishes
@@ -319,7 +291,8 @@ fn snapshot_package(dir: &Path) -> Option<PackageSnapshot> {
 
 /// The files [`super::plugins_dir::read_package`] reads.
 fn is_package_file(path: &Path) -> bool {
-    path.file_name().is_some_and(|name| name == MANIFEST_FILE)
+    path.file_name()
+        .is_some_and(|name| name == MANIFEST_FILE || name == SIGNATURE_FILE)
         || path.extension().is_some_and(|ext| ext == "wasm")
 }
 
@@ -523,10 +496,7 @@ mod tests {
             .expect("settled snapshot");
         writer.await.expect("writer finished");
         let final_len = std::fs::metadata(&wasm).expect("component").len();
-        let stamp = settled
-            .package("pkg")
-            .and_then(|package| package.file("a.wasm"))
-            .expect("component in the snapshot");
+        let stamp = settled.packages[OsStr::new("pkg")].files[OsStr::new("a.wasm")];
         assert_eq!(stamp.len, final_len);
         assert_eq!(settled, snapshot(dir.path()).expect("final snapshot"));
     }
@@ -538,17 +508,14 @@ mod tests {
         std::fs::write(dir.path().join("pkg").join("README.md"), b"notes").expect("readme");
         std::fs::write(dir.path().join("stray.wasm"), b"top level").expect("stray file");
         let snap = snapshot(dir.path()).expect("snapshot");
-        let names: Vec<_> = snap.packages().map(|(name, _)| name.to_owned()).collect();
+        let names: Vec<_> = snap.packages.keys().cloned().collect();
         assert_eq!(names, vec![OsString::from("pkg")]);
-        let package = snap.package("pkg").expect("package");
-        let files: Vec<_> = package.files().map(|(name, _)| name.to_owned()).collect();
+        let package = &snap.packages[OsStr::new("pkg")];
+        let files: Vec<_> = package.files.keys().cloned().collect();
         assert_eq!(
             files,
             vec![OsString::from("a.wasm"), OsString::from(MANIFEST_FILE)]
         );
-        assert_eq!(
-            package.file("a.wasm").map(|stamp| stamp.len),
-            Some(8 * 4096)
-        );
+        assert_eq!(package.files[OsStr::new("a.wasm")].len, 8 * 4096);
     }
 }

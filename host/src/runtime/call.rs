@@ -8,8 +8,8 @@
 //! other calls), and a timer around the whole call ends it while it waits on
 //! a host function such as outbound HTTP.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -19,7 +19,7 @@ use super::limits::{CallLimiter, INSTANCE_COUNT_EXCEEDED, LimitExceeded, Limits,
 use super::stdio::GuestOutput;
 use tokio::sync::Notify;
 
-use crate::capabilities::{CallCapabilities, now_ms};
+use crate::capabilities::CallCapabilities;
 use crate::model::ConnectorError;
 
 /// The data of one call's store.
@@ -119,15 +119,22 @@ pub fn new_store(engine: &wasmtime::Engine, caps: Arc<CallCapabilities>) -> Stor
 /// function.
 #[derive(Debug, Default)]
 pub struct DrainDeadline {
-    /// Milliseconds since the Unix epoch; zero when unset.
+    /// Milliseconds on [`monotonic_ms`]'s clock; zero when unset.
     at_ms: AtomicU64,
     changed: Notify,
+}
+
+/// Milliseconds since the first call in this process, plus one (so never
+/// zero); a clock that wall-clock steps do not move.
+fn monotonic_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    millis(START.get_or_init(Instant::now).elapsed()).saturating_add(1)
 }
 
 impl DrainDeadline {
     /// Cuts off calls still running `after` from now.
     pub fn start(&self, after: Duration) {
-        let at = now_ms().saturating_add(millis(after)).max(1);
+        let at = monotonic_ms().saturating_add(millis(after));
         self.at_ms.store(at, Ordering::Release);
         self.changed.notify_waiters();
     }
@@ -145,7 +152,7 @@ impl DrainDeadline {
             match self.at_ms.load(Ordering::Acquire) {
                 0 => changed.await,
                 at => {
-                    let left = Duration::from_millis(at.saturating_sub(now_ms()));
+                    let left = Duration::from_millis(at.saturating_sub(monotonic_ms()));
                     if left.is_zero() {
                         return;
                     }

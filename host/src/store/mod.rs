@@ -218,7 +218,7 @@ pub trait EventLog: Send + Sync {
 pub struct AuditRecord {
     /// When, in milliseconds since the Unix epoch.
     pub time_ms: u64,
-    /// Who: `api`, `plugins-dir` or `auto-rollback`.
+    /// Who: `api`, `plugins-dir`, `auto-rollback` or `startup`.
     pub actor: String,
     /// What, as a dotted verb such as `canary.aborted`.
     pub action: String,

@@ -98,6 +98,16 @@ impl TestHost {
         host
     }
 
+    /// Stops this host and starts a new one on its data, configured by `configure`.
+    pub async fn restart_with(self, configure: impl FnOnce(&mut HostConfig)) -> Self {
+        let Self { app, router, data } = self;
+        drop(router);
+        drop(app);
+        let host = Self::open_with(data, configure);
+        host.app.load_connectors().await.unwrap();
+        host
+    }
+
     /// Stops this host (releasing the store) and starts a new one on its data.
     pub async fn restart(self) -> Self {
         let Self { app, router, data } = self;
