@@ -3,12 +3,43 @@
 use std::path::Path;
 
 use super::{
-    AuditLog, AuditRecord, ConnectorStore, DeploymentRecord, EventLog, KvScope, KvStore,
-    SettingKind, SettingsStore, StoreError, StoreResult, StoredEvent, VersionRecord,
+    AuditLog, AuditRecord, ConnectorStore, DeploymentRecord, EventLog, InstallSource, KvScope,
+    KvStore, SettingKind, SettingsStore, StoreError, StoreResult, StoredEvent, VersionRecord,
 };
 
 /// Separates the parts of composite keys; never valid inside a name or key.
 const SEP: u8 = 0;
+
+/// The tree of one record per connector, from before versions.
+const LEGACY_CONNECTORS: &str = "connectors";
+
+/// A connector record as written before versions.
+#[derive(serde::Deserialize)]
+struct LegacyConnectorRecord {
+    name: String,
+    manifest: String,
+    package_hash: String,
+    installed_at_ms: u64,
+    #[serde(default)]
+    source: InstallSource,
+}
+
+impl LegacyConnectorRecord {
+    /// Its version record; the version is read from the manifest.
+    fn into_version(self) -> Option<VersionRecord> {
+        let manifest: toml::Table = toml::from_str(&self.manifest).ok()?;
+        let version = manifest.get("version")?.as_str()?.to_owned();
+        Some(VersionRecord {
+            name: self.name,
+            version,
+            manifest: self.manifest,
+            package_hash: self.package_hash,
+            installed_at_ms: self.installed_at_ms,
+            source: self.source,
+            signed_by: None,
+        })
+    }
+}
 
 /// A sled database holding all of Switchboard's durable state.
 #[derive(Clone)]
@@ -34,7 +65,7 @@ impl SledStore {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path) -> StoreResult<Self> {
         let db = sled::Config::new().path(dir).open()?;
-        Ok(Self {
+        let store = Self {
             packages: db.open_tree("packages")?,
             versions: db.open_tree("versions")?,
             deployments: db.open_tree("deployments")?,
@@ -44,7 +75,43 @@ impl SledStore {
             events: db.open_tree("events")?,
             audit: db.open_tree("audit")?,
             db,
-        })
+        };
+        store.migrate_connector_records()?;
+        Ok(store)
+    }
+
+    /// Data written before versions kept one record per connector in the
+    /// `connectors` tree; each becomes its version's record and a deployment
+    /// that keeps it active. A record that cannot be read is left in place.
+    fn migrate_connector_records(&self) -> StoreResult<()> {
+        let old = self.db.open_tree(LEGACY_CONNECTORS)?;
+        if old.is_empty() {
+            return Ok(());
+        }
+        for entry in old.iter() {
+            let (key, value) = entry?;
+            let Some(record) = decode_json::<LegacyConnectorRecord>(&key, &value)
+                .ok()
+                .and_then(LegacyConnectorRecord::into_version)
+            else {
+                tracing::warn!(key = %String::from_utf8_lossy(&key), "left a damaged connector record unmigrated");
+                continue;
+            };
+            self.versions.insert(
+                composite_key(&[&record.name, &record.version]),
+                encode_json(&record)?,
+            )?;
+            if !self.deployments.contains_key(record.name.as_bytes())? {
+                let deployment = DeploymentRecord {
+                    active: Some(record.version.clone()),
+                    ..DeploymentRecord::default()
+                };
+                self.deployments
+                    .insert(record.name.as_bytes(), encode_json(&deployment)?)?;
+            }
+            old.remove(key)?;
+        }
+        self.flush()
     }
 
     /// Flushes every pending write to disk.
@@ -371,7 +438,6 @@ impl AuditLog for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::InstallSource;
 
     fn open() -> (tempfile::TempDir, SledStore) {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -542,6 +608,50 @@ mod tests {
                 .delete_connector("broken")
                 .expect("remove the damaged record")
         );
+    }
+
+    #[test]
+    fn connector_records_from_before_versions_become_active_versions() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let db = sled::open(dir.path()).expect("open");
+            let old = db.open_tree(LEGACY_CONNECTORS).expect("tree");
+            let record = serde_json::json!({
+                "name": "echo",
+                "manifest": "name = \"echo\"\nversion = \"0.1.0\"\ndescription = \"d\"\n",
+                "package_hash": "h",
+                "installed_at_ms": 5,
+            });
+            old.insert("echo", record.to_string().as_bytes())
+                .expect("insert");
+            old.insert("broken", b"{not json".as_slice())
+                .expect("insert");
+            db.flush().expect("flush");
+        }
+        let store = SledStore::open(dir.path()).expect("reopen");
+        let versions = store.list_versions().expect("versions");
+        assert_eq!(versions.len(), 1);
+        let record = versions[0].1.as_ref().expect("migrated");
+        assert_eq!(
+            (
+                record.version.as_str(),
+                record.installed_at_ms,
+                record.source
+            ),
+            ("0.1.0", 5, InstallSource::Api)
+        );
+        let deployments = store.list_deployments().expect("deployments");
+        assert_eq!(
+            deployments[0]
+                .1
+                .as_ref()
+                .expect("deployment")
+                .active
+                .as_deref(),
+            Some("0.1.0")
+        );
+        let left = store.db.open_tree(LEGACY_CONNECTORS).expect("tree");
+        assert_eq!(left.len(), 1, "the damaged record is left for inspection");
     }
 
     #[test]
