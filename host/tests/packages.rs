@@ -90,7 +90,8 @@ fn copy_package(from: &Path, to: &Path) {
     }
 }
 
-/// A loaded host watching a plugins directory that holds echo 0.1.0.
+/// A loaded host watching a plugins directory that holds echo 0.1.0; as in
+/// `serve`, watching starts before the first scan.
 async fn watching_host(plugins: &Path, hot_load: Activation) -> TestHost {
     copy_package(&package_dir("test-plugins", "echo"), &plugins.join("echo"));
     let plugins = plugins.to_owned();
@@ -99,9 +100,9 @@ async fn watching_host(plugins: &Path, hot_load: Activation) -> TestHost {
         config.watch_quiet = Duration::from_millis(100);
         config.hot_load = hot_load;
     });
-    host.app.load_connectors().await.unwrap();
     let watcher = host.app.watch_plugins_dir().unwrap();
     assert!(watcher.is_some(), "the directory is watched");
+    host.app.load_connectors().await.unwrap();
     host
 }
 
@@ -122,7 +123,8 @@ async fn wait_for(host: &TestHost, done: impl Fn(&Value) -> bool) -> Value {
 }
 
 #[tokio::test]
-async fn a_version_dropped_into_the_watched_directory_is_installed_once_its_files_are_whole() {
+async fn a_version_dropped_into_the_watched_directory_is_not_installed_half_written_but_once_whole()
+{
     let plugins = tempfile::tempdir().unwrap();
     let host = watching_host(plugins.path(), Activation::ActivateIfNewer).await;
     let source = package_dir("test-versions", "echo-0.2.0");

@@ -9,6 +9,7 @@
 
 pub mod canary;
 mod deploy;
+mod install;
 pub mod lifecycle;
 mod loaded;
 pub mod manifest;
