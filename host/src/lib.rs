@@ -13,6 +13,7 @@ pub mod capabilities;
 pub mod invoke;
 pub mod model;
 pub mod names;
+pub mod pipeline;
 pub mod registry;
 pub mod runtime;
 pub mod store;
