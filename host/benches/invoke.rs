@@ -14,7 +14,7 @@ mod common;
 use common::{Stats, dist, install, measure, run_load, stats};
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
@@ -22,6 +22,7 @@ use switchboard::app::{App, HostConfig};
 use switchboard::model::CallContext;
 use switchboard::names::TenantId;
 use switchboard::registry::plugins_dir::read_package;
+use switchboard::runtime::Invocation;
 use tower::ServiceExt;
 use wasmtime::component::{Component, ComponentType, Lift, Linker, Lower};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
@@ -171,9 +172,16 @@ async fn invoke_overhead() {
                 channel: None,
                 customer: None,
             });
+            let call = Invocation {
+                context,
+                operation: "echo",
+                input: INPUT,
+                deadline: Instant::now() + echo.grants.limits.deadline,
+                upstream: Arc::default(),
+            };
             registry
                 .runtime()
-                .invoke(&echo.prepared, &echo.grants, context, "echo", INPUT)
+                .invoke(&echo.prepared, &echo.grants, call)
                 .await
                 .unwrap();
         }

@@ -10,6 +10,7 @@ use anyhow::Context;
 
 use crate::api::{AppState, BodyLimits, router};
 use crate::capabilities::{HostServices, now_ms};
+use crate::pipeline::idempotency::Idempotency;
 use crate::registry::lifecycle::Activation;
 use crate::registry::plugins_dir::PluginOutcome;
 use crate::registry::watch::{PluginsDirWatcher, settled_snapshot};
@@ -19,8 +20,8 @@ use crate::runtime::engine::EngineSettings;
 use crate::runtime::limits::{LimitCeilings, Limits};
 use crate::store::{KvStore, SledStore};
 
-/// How often expired key-value entries are swept.
-const KV_SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How often expired key-value entries and idempotency answers are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Everything an operator configures when starting the host.
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub struct HostConfig {
     pub watch_plugins_dir: bool,
     /// How long the plugins directory must be quiet before it is read again.
     pub watch_quiet: Duration,
+    /// How long answers to calls with an idempotency key are kept.
+    pub idempotency_ttl: Duration,
 }
 
 impl HostConfig {
@@ -61,6 +64,7 @@ impl HostConfig {
             hot_load: Activation::ActivateIfNewer,
             watch_plugins_dir: true,
             watch_quiet: Duration::from_millis(500),
+            idempotency_ttl: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -116,6 +120,8 @@ impl App {
         let state = AppState {
             registry,
             audit: store.clone(),
+            pipelines: Arc::default(),
+            idempotency: Arc::new(Idempotency::new(store.clone(), config.idempotency_ttl)),
             ready: Arc::new(AtomicBool::new(false)),
             limits: config.body_limits,
         };
@@ -194,7 +200,7 @@ impl App {
             report.installed.len(),
             report.elapsed.as_millis()
         );
-        let sweeper = tokio::spawn(sweep_kv(app.store.clone()));
+        let sweeper = tokio::spawn(sweep(app.store.clone(), app.state.idempotency.clone()));
         let served = server.await.context("the server task failed")?;
         sweeper.abort();
         if let Some(watcher) = watcher {
@@ -263,16 +269,22 @@ async fn hot_load(
     }
 }
 
-async fn sweep_kv(store: Arc<SledStore>) {
-    let mut interval = tokio::time::interval(KV_SWEEP_EVERY);
+/// Removes expired key-value entries and idempotency answers, now and then.
+async fn sweep(store: Arc<SledStore>, idempotency: Arc<Idempotency>) {
+    let mut interval = tokio::time::interval(SWEEP_EVERY);
     loop {
         interval.tick().await;
-        let store = store.clone();
-        match tokio::task::spawn_blocking(move || store.kv_sweep_expired(now_ms())).await {
+        let kv = store.clone();
+        match tokio::task::spawn_blocking(move || kv.kv_sweep_expired(now_ms())).await {
             Ok(Ok(0)) => {}
             Ok(Ok(removed)) => tracing::debug!(removed, "swept expired kv entries"),
             Ok(Err(err)) => tracing::warn!(error = %err, "kv sweep failed"),
             Err(err) => tracing::warn!(error = %err, "kv sweep task failed"),
+        }
+        match idempotency.sweep().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "swept expired idempotency answers"),
+            Err(err) => tracing::warn!(error = %err, "idempotency sweep failed"),
         }
     }
 }

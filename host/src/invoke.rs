@@ -1,13 +1,15 @@
 //! Invoking a connector operation, independent of how the call arrived.
 //!
-//! Resolves the connector and operation, parses and validates the input
-//! against the operation's schema, and runs the call. The HTTP API, the
-//! benchmarks and later the batch API all come through here.
+//! Routes the call to a version, resolves the operation, parses and
+//! validates the input against its schema, and runs the call through the
+//! pipeline. The HTTP API, the batch API and the benchmarks all come
+//! through here.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::model::CallContext;
+use crate::pipeline::{PipelineCall, PipelineError, Pipelines, Served, counts_against};
 use crate::registry::Registry;
 use crate::registry::canary::Side;
 use crate::runtime::call::CallError;
@@ -16,11 +18,13 @@ use crate::runtime::call::CallError;
 #[derive(Debug, Clone)]
 pub struct InvokeOutput {
     /// The operation's JSON output, as text.
-    pub output: String,
+    pub output: Arc<str>,
     /// The version that served the call.
     pub version: semver::Version,
     /// Which side of a running canary served it.
     pub side: Option<Side>,
+    /// Whether the connector ran, the cache answered or the fallback did.
+    pub served: Served,
 }
 
 /// Why a call did not produce output.
@@ -53,17 +57,40 @@ pub enum InvokeError {
     /// The call itself failed.
     #[error("{0}")]
     Call(#[from] CallError),
+    /// The pipeline refused the call or the breaker is open.
+    #[error("{0}")]
+    Pipeline(PipelineError),
 }
 
-/// Invokes `operation` of `connector` with the raw JSON body `input`, on
-/// the version the registry routes this call to.
+/// One call to invoke.
+pub struct InvokeRequest<'a> {
+    /// The connector.
+    pub connector: &'a str,
+    /// The operation.
+    pub operation: &'a str,
+    /// Who it is for.
+    pub context: CallContext,
+    /// The raw JSON input.
+    pub input: &'a [u8],
+    /// Whether the call carries an idempotency key (which makes retrying a
+    /// non-idempotent operation safe).
+    pub idempotency_key: bool,
+}
+
+/// Invokes an operation on the version the registry routes the call to,
+/// through the call pipeline.
 pub async fn invoke(
     registry: &Registry,
-    connector: &str,
-    operation: &str,
-    context: CallContext,
-    input: &[u8],
+    pipelines: &Pipelines,
+    request: InvokeRequest<'_>,
 ) -> Result<InvokeOutput, InvokeError> {
+    let InvokeRequest {
+        connector,
+        operation,
+        context,
+        input,
+        idempotency_key,
+    } = request;
     let routed = registry
         .route(connector, &context)
         .ok_or_else(|| InvokeError::ConnectorNotFound(connector.to_owned()))?;
@@ -92,36 +119,36 @@ pub async fn invoke(
             violations,
         })?;
     let started = Instant::now();
-    let result = registry
-        .runtime()
-        .invoke(
-            &loaded.prepared,
-            &loaded.grants,
-            Arc::new(context),
-            operation,
-            text,
-        )
-        .await;
+    let call = PipelineCall {
+        loaded: &loaded,
+        context: Arc::new(context),
+        operation,
+        input: &value,
+        input_text: text,
+        may_retry: compiled.info.idempotent || idempotency_key,
+    };
+    let result = pipelines.of(&loaded).call(registry.runtime(), call).await;
     let side = routed.side;
-    registry.finish(
-        routed,
-        started.elapsed(),
-        result.as_ref().is_err_and(is_connector_failure),
-    );
+    // What the version did for the caller: ran (well or not), or refused
+    // the call with its breaker open, which counts as a failure — so a
+    // canary candidate whose breaker opened is still rolled back.
+    let counted = match &result {
+        Ok(answer) => matches!(answer.served, Served::Ran { .. }).then_some(false),
+        Err(PipelineError::Call { error, .. }) => Some(counts_against(error)),
+        Err(PipelineError::CircuitOpen { .. }) => Some(true),
+        Err(PipelineError::Refused(_)) => None,
+    };
+    if let Some(failed) = counted {
+        registry.finish(routed, started.elapsed(), failed);
+    }
+    let answer = result.map_err(|err| match err {
+        PipelineError::Call { error, .. } => InvokeError::Call(error),
+        other => InvokeError::Pipeline(other),
+    })?;
     Ok(InvokeOutput {
-        output: result?,
+        output: answer.output,
         version: loaded.manifest.version.clone(),
         side,
+        served: answer.served,
     })
-}
-
-/// Whether a failed call counts against the version that served it: a
-/// business answer (a connector error it does not call retryable, such as
-/// "no such parcel"), a full instance pool and a call cut off by a drain do not.
-fn is_connector_failure(err: &CallError) -> bool {
-    match err {
-        CallError::Connector(err) => err.retryable,
-        CallError::CapacityExhausted | CallError::VersionUnloaded => false,
-        _ => true,
-    }
 }

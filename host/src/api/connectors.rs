@@ -229,6 +229,17 @@ pub async fn remove(
     }
 }
 
+/// `GET /v1/connectors/{name}/pipeline`: the settings in force, the circuit
+/// breaker, rate and concurrency limits, and the cache size.
+pub async fn pipeline(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let c = connector(&state, &name)?;
+    let view = state.pipelines.of(&c).view();
+    Ok(Json(json!(view)))
+}
+
 /// `GET /v1/connectors/{name}/config`: declared keys, values, and whether the operator set them.
 pub async fn list_config(
     State(state): State<AppState>,

@@ -14,6 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::invoke::InvokeError;
+use crate::pipeline::PipelineError;
+use crate::pipeline::rate_limit::Refused;
 use crate::registry::lifecycle::LifecycleError;
 use crate::registry::signature::SignatureError;
 use crate::registry::{InstallError, SettingError};
@@ -32,6 +34,8 @@ pub struct ApiError {
     pub message: String,
     /// For connector-reported errors: whether retrying may help.
     pub retryable: Option<bool>,
+    /// When to try again, sent as `Retry-After` (whole seconds, rounded up).
+    pub retry_after: Option<std::time::Duration>,
     /// What went wrong inside the host: logged with the request id, never sent.
     detail: Option<String>,
 }
@@ -44,6 +48,7 @@ impl ApiError {
             code: code.to_owned(),
             message: message.into(),
             retryable: None,
+            retry_after: None,
             detail: None,
         }
     }
@@ -79,8 +84,22 @@ impl ApiError {
         json!({ "error": error })
     }
 
+    /// This error with a `Retry-After` of `after`.
+    pub fn retry_after(self, after: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(after),
+            ..self
+        }
+    }
+
     fn render(&self, request_id: &str) -> Response {
         let mut response = (self.status, axum::Json(self.body(request_id))).into_response();
+        if let Some(after) = self.retry_after {
+            let seconds = after.as_millis().div_ceil(1000).max(1);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header_value(&seconds.to_string()));
+        }
         response.extensions_mut().insert(self.clone());
         response
     }
@@ -228,6 +247,20 @@ impl From<InvokeError> for ApiError {
                 message,
             ),
             InvokeError::Call(call) => call.into(),
+            InvokeError::Pipeline(PipelineError::Refused(Refused::RateLimited {
+                retry_after,
+                ..
+            })) => Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+                .retry_after(retry_after),
+            InvokeError::Pipeline(PipelineError::Refused(Refused::Overloaded { .. })) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
+                    .retry_after(std::time::Duration::from_secs(1))
+            }
+            InvokeError::Pipeline(PipelineError::CircuitOpen { retry_after, .. }) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "circuit_open", message)
+                    .retry_after(retry_after)
+            }
+            InvokeError::Pipeline(PipelineError::Call { error, .. }) => error.into(),
         }
     }
 }

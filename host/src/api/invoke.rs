@@ -19,9 +19,12 @@ use serde::Deserialize;
 
 use super::error::header_value;
 use super::{ApiError, AppState, REQUEST_ID};
-use crate::invoke::InvokeOutput;
+use crate::invoke::{InvokeOutput, InvokeRequest};
 use crate::model::CallContext;
 use crate::names::TenantId;
+use crate::pipeline::Served;
+use crate::pipeline::idempotency::{Claim, ClaimError, InvalidKey};
+use crate::store::IdempotentResult;
 
 /// Longest context header value kept, in bytes.
 const MAX_CONTEXT_VALUE: usize = 256;
@@ -90,8 +93,153 @@ pub async fn invoke(
 ) -> Result<Response, ApiError> {
     let body = body.map_err(body_error)?;
     let context = call_context(&headers)?;
-    let result = crate::invoke::invoke(&state.registry, &name, &operation, context, &body).await?;
-    Ok(output_response(result))
+    let key = idempotency_key(&headers)?;
+    answer(&state, &name, &operation, context, &body, key.as_deref()).await
+}
+
+/// The `Idempotency-Key` header, if sent.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    headers
+        .get("idempotency-key")
+        .map(|value| {
+            value
+                .to_str()
+                .map(str::to_owned)
+                .map_err(|_| invalid_key(&InvalidKey))
+        })
+        .transpose()
+}
+
+fn invalid_key(err: &InvalidKey) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_idempotency_key",
+        err.to_string(),
+    )
+}
+
+/// Runs one call, honouring an idempotency key: a repeat gets the first
+/// answer again, marked `Idempotent-Replayed: true`.
+pub async fn answer(
+    state: &AppState,
+    connector: &str,
+    operation: &str,
+    context: CallContext,
+    input: &[u8],
+    key: Option<&str>,
+) -> Result<Response, ApiError> {
+    let Some(key) = key else {
+        return run(state, connector, operation, context, input, false)
+            .await
+            .map(output_response);
+    };
+    let claim = state
+        .idempotency
+        .claim(context.tenant.as_str(), connector, operation, key, input)
+        .await
+        .map_err(|err| match err {
+            ClaimError::InvalidKey(invalid) => invalid_key(&invalid),
+            ClaimError::Store(err) => storage_unavailable(&err),
+        })?;
+    let pending = match claim {
+        Claim::Fresh(pending) => pending,
+        Claim::Replay(stored) => return replay(stored),
+        Claim::Mismatch => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with another request body; use a new key for a new request",
+            ));
+        }
+        Claim::InProgress => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_in_progress",
+                "a request with this Idempotency-Key is still running; retry when it has finished",
+            )
+            .retry_after(std::time::Duration::from_secs(1)));
+        }
+    };
+    let result = run(state, connector, operation, context, input, true).await;
+    let (status, body, version) = match &result {
+        Ok(output) => (
+            200,
+            output.output.to_string(),
+            Some(output.version.to_string()),
+        ),
+        Err(err) => (err.status.as_u16(), stored_error(err), None),
+    };
+    if let Err(err) = state
+        .idempotency
+        .complete(pending, status, body, version)
+        .await
+    {
+        tracing::error!(error = %err, "could not keep the answer for its idempotency key");
+    }
+    result.map(output_response)
+}
+
+/// Runs one call through the pipeline, without an idempotency key.
+pub async fn run(
+    state: &AppState,
+    connector: &str,
+    operation: &str,
+    context: CallContext,
+    input: &[u8],
+    idempotency_key: bool,
+) -> Result<InvokeOutput, ApiError> {
+    let request = InvokeRequest {
+        connector,
+        operation,
+        context,
+        input,
+        idempotency_key,
+    };
+    Ok(crate::invoke::invoke(&state.registry, &state.pipelines, request).await?)
+}
+
+fn storage_unavailable(err: &crate::store::StoreError) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage_unavailable",
+        err.to_string(),
+    )
+}
+
+/// An error as kept for replays: its code, message and retryability.
+fn stored_error(err: &ApiError) -> String {
+    serde_json::json!({
+        "code": err.code,
+        "message": err.message,
+        "retryable": err.retryable,
+    })
+    .to_string()
+}
+
+fn replay(stored: IdempotentResult) -> Result<Response, ApiError> {
+    if stored.status == 200 {
+        let mut response = (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            stored.body,
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        if let Some(version) = &stored.version {
+            headers.insert("x-connector-version", header_value(version));
+        }
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return Ok(response);
+    }
+    let error: serde_json::Value = serde_json::from_str(&stored.body).unwrap_or_default();
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+    let mut replayed = ApiError::new(
+        status,
+        error["code"].as_str().unwrap_or("replayed_error"),
+        error["message"].as_str().unwrap_or_default(),
+    );
+    replayed.retryable = error["retryable"].as_bool();
+    Err(replayed)
 }
 
 #[derive(Deserialize)]
@@ -104,13 +252,35 @@ struct Envelope {
     context: ContextFields,
 }
 
+/// Call-context fields given in a body; each overrides its header.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ContextFields {
+pub struct ContextFields {
     tenant: Option<String>,
     agent: Option<String>,
     channel: Option<String>,
     customer: Option<String>,
+}
+
+impl ContextFields {
+    /// Writes the fields given over `context`.
+    pub fn apply(self, context: &mut CallContext) -> Result<(), ApiError> {
+        if let Some(tenant) = context_field("tenant", self.tenant)? {
+            context.tenant = TenantId::parse(&tenant).map_err(|err| {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_tenant", err.to_string())
+            })?;
+        }
+        for (name, value, slot) in [
+            ("agent", self.agent, &mut context.agent),
+            ("channel", self.channel, &mut context.channel),
+            ("customer", self.customer, &mut context.customer),
+        ] {
+            if let Some(value) = context_field(name, value)? {
+                *slot = Some(value);
+            }
+        }
+        Ok(())
+    }
 }
 
 const ENVELOPE_SHAPE: &str = r#"{"connector": "...", "operation": "...", "input": {...}, "context": {"tenant", "agent", "channel", "customer"}}"#;
@@ -141,38 +311,25 @@ pub async fn invoke_envelope(
         )
     })?;
     let mut context = call_context(&headers)?;
-    let fields = envelope.context;
-    if let Some(tenant) = context_field("tenant", fields.tenant)? {
-        context.tenant = TenantId::parse(&tenant).map_err(|err| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_tenant", err.to_string())
-        })?;
-    }
-    for (name, value, slot) in [
-        ("agent", fields.agent, &mut context.agent),
-        ("channel", fields.channel, &mut context.channel),
-        ("customer", fields.customer, &mut context.customer),
-    ] {
-        if let Some(value) = context_field(name, value)? {
-            *slot = Some(value);
-        }
-    }
+    envelope.context.apply(&mut context)?;
     let input = envelope.input.to_string();
-    let result = crate::invoke::invoke(
-        &state.registry,
+    let key = idempotency_key(&headers)?;
+    answer(
+        &state,
         &envelope.connector,
         &envelope.operation,
         context,
         input.as_bytes(),
+        key.as_deref(),
     )
-    .await?;
-    Ok(output_response(result))
+    .await
 }
 
 fn output_response(result: InvokeOutput) -> Response {
     let mut response = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        result.output,
+        String::from(&*result.output),
     )
         .into_response();
     let headers = response.headers_mut();
@@ -182,6 +339,25 @@ fn output_response(result: InvokeOutput) -> Response {
     );
     if let Some(side) = result.side {
         headers.insert("x-connector-route", HeaderValue::from_static(side.as_str()));
+    }
+    match result.served {
+        Served::Ran {
+            attempts,
+            cacheable,
+        } => {
+            if cacheable {
+                headers.insert("x-cache", HeaderValue::from_static("miss"));
+            }
+            if attempts > 1 {
+                headers.insert("x-attempts", header_value(&attempts.to_string()));
+            }
+        }
+        Served::Cached => {
+            headers.insert("x-cache", HeaderValue::from_static("hit"));
+        }
+        Served::Fallback => {
+            headers.insert("x-fallback", HeaderValue::from_static("circuit_open"));
+        }
     }
     response
 }

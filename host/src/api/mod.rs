@@ -3,6 +3,7 @@
 //! [`router`] is a pure function of [`AppState`], so tests drive the whole API
 //! in-process without a socket.
 
+mod batch;
 mod connectors;
 pub mod error;
 mod health;
@@ -21,6 +22,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::pipeline::Pipelines;
+use crate::pipeline::idempotency::Idempotency;
 use crate::registry::Registry;
 use crate::store::AuditLog;
 
@@ -54,6 +57,10 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// The audit log.
     pub audit: Arc<dyn AuditLog>,
+    /// Rate limits, breakers and caches per connector.
+    pub pipelines: Arc<Pipelines>,
+    /// Answers kept for idempotency keys.
+    pub idempotency: Arc<Idempotency>,
     /// Whether start-up (restoring and loading connectors) has finished.
     pub ready: Arc<AtomicBool>,
     /// Body size limits.
@@ -102,6 +109,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/invoke",
             post(invoke::invoke_envelope).layer(DefaultBodyLimit::max(limits.invoke_bytes)),
         )
+        .route(
+            "/v1/batch",
+            post(batch::batch).layer(DefaultBodyLimit::max(limits.invoke_bytes)),
+        )
+        .route("/v1/connectors/{name}/pipeline", get(connectors::pipeline))
         .route("/v1/connectors/{name}/versions", get(lifecycle::versions))
         .route(
             "/v1/connectors/{name}/versions/{version}",

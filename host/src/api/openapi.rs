@@ -134,6 +134,20 @@ pub const ROUTES: &[Route] = &[
         body: Some("json"),
     },
     Route {
+        method: "post",
+        path: "/v1/batch",
+        id: "batch",
+        summary: "Up to 100 calls in one request, each with its own result",
+        body: Some("json"),
+    },
+    Route {
+        method: "get",
+        path: "/v1/connectors/{name}/pipeline",
+        id: "pipeline",
+        summary: "Circuit breaker, rate limits, calls in flight and cache of a connector",
+        body: None,
+    },
+    Route {
         method: "get",
         path: "/v1/connectors/{name}/versions",
         id: "listVersions",

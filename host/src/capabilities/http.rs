@@ -2,18 +2,25 @@
 //!
 //! Every refusal is a `connector-error` the guest can handle, never a trap:
 //! `host_not_allowed`, `invalid_request`, `http_timeout`,
-//! `http_response_too_large`, `http_failed`. Redirects are not followed, so a
-//! granted host cannot bounce a request to one that is not granted. Error
-//! messages name the host but never the full URL, which may carry secrets.
+//! `http_response_too_large`, `http_failed`, `circuit_open`. Redirects are
+//! not followed, so a granted host cannot bounce a request to one that is
+//! not granted. Error messages name the host but never the full URL, which
+//! may carry secrets. Each upstream `host:port` has a circuit breaker, and
+//! an upstream's `Retry-After` is noted for the call pipeline's retries.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
 
 use reqwest::Url;
 use serde::{Deserialize, Deserializer};
 
 use super::CallCapabilities;
 use crate::model::{ConnectorError, HttpRequest, HttpResponse};
+use crate::pipeline::breaker::{BreakerPolicy, BreakerView, CircuitBreaker, Outcome};
+use crate::pipeline::retry::parse_retry_after;
 
 /// One entry of a manifest's `allowed_hosts`: `host`, `host:port`, `*.domain`
 /// or `*.domain:port`. Without a port, any port is allowed.
@@ -160,18 +167,85 @@ pub async fn send(
     }
     // The call's deadline bounds this request too (the runtime ends the whole
     // call when it passes); this timeout is the tighter per-request budget.
+    let breaker = caps.services.upstreams.of(&target);
+    let permit = breaker.acquire(Instant::now()).map_err(|open| {
+        ConnectorError::transient(
+            "circuit_open",
+            format!(
+                "`{target}` failed repeatedly, so the host stopped calling it; retry after {} ms",
+                open.retry_after.as_millis()
+            ),
+        )
+    })?;
     let budget = caps.grants.limits.http_timeout;
     let cap = caps.grants.limits.http_response_bytes;
+    let started = Instant::now();
     let exchange = async {
         let response = builder.body(request.body).send().await?;
         read_response(response, cap, &target).await
     };
-    match tokio::time::timeout(budget, exchange).await {
+    let result = match tokio::time::timeout(budget, exchange).await {
         Ok(result) => result,
         Err(_) => Err(ConnectorError::transient(
             "http_timeout",
             format!("`{target}` did not answer within {} ms", budget.as_millis()),
         )),
+    };
+    let unhealthy = match &result {
+        Ok(response) => response.status >= 500,
+        Err(err) => err.retryable,
+    };
+    let outcome = Outcome {
+        failed: unhealthy,
+        latency: started.elapsed(),
+    };
+    breaker.record(permit, Instant::now(), outcome);
+    if let Ok(response) = &result {
+        let retry_after = response
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+            .and_then(|(_, value)| parse_retry_after(value, SystemTime::now()));
+        caps.upstream.record(retry_after);
+    }
+    result
+}
+
+/// One circuit breaker per upstream `host:port`, shared by every connector
+/// on this host: an upstream that keeps failing (5xx, timeouts, refused
+/// connections) is not called for a while, and calls to it fail at once
+/// with the retryable `circuit_open`.
+pub struct UpstreamBreakers {
+    policy: BreakerPolicy,
+    breakers: Mutex<HashMap<String, Arc<CircuitBreaker>>>,
+}
+
+impl UpstreamBreakers {
+    /// Breakers under `policy`, created as upstreams are first called.
+    pub fn new(policy: BreakerPolicy) -> Self {
+        Self {
+            policy,
+            breakers: Mutex::default(),
+        }
+    }
+
+    fn of(&self, target: &str) -> Arc<CircuitBreaker> {
+        let mut breakers = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
+        breakers
+            .entry(target.to_owned())
+            .or_insert_with(|| Arc::new(CircuitBreaker::new(self.policy.clone())))
+            .clone()
+    }
+
+    /// Every upstream's breaker, by `host:port`.
+    pub fn view(&self) -> BTreeMap<String, BreakerView> {
+        let now = Instant::now();
+        self.breakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(target, breaker)| (target.clone(), breaker.state(now)))
+            .collect()
     }
 }
 

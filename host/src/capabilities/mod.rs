@@ -13,11 +13,12 @@ pub mod kv;
 pub mod log;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::model::CallContext;
 use crate::names::ConnectorName;
+use crate::pipeline::breaker::BreakerPolicy;
 use crate::runtime::call::DrainDeadline;
 use crate::runtime::limits::Limits;
 use crate::store::{EventLog, KvStore};
@@ -33,6 +34,8 @@ pub struct HostServices {
     pub kv: Arc<dyn KvStore>,
     /// The durable event log.
     pub events: Arc<dyn EventLog>,
+    /// A circuit breaker per upstream host.
+    pub upstreams: http::UpstreamBreakers,
 }
 
 impl HostServices {
@@ -43,7 +46,12 @@ impl HostServices {
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, kv, events })
+        Ok(Self {
+            http,
+            kv,
+            events,
+            upstreams: http::UpstreamBreakers::new(BreakerPolicy::default()),
+        })
     }
 }
 
@@ -66,6 +74,31 @@ pub struct ConnectorGrants {
 /// Most log lines (including captured stdout/stderr) one call may write.
 pub const LOG_LINES_PER_CALL: u32 = 1_000;
 
+/// What the upstreams a call reached last said about retrying; the call
+/// pipeline reads it to honour `Retry-After`.
+#[derive(Debug, Default)]
+pub struct UpstreamReport {
+    /// The last `Retry-After`, in milliseconds plus one (zero: none).
+    retry_after_ms: AtomicU64,
+}
+
+impl UpstreamReport {
+    /// Notes a response's `Retry-After`, if it had one.
+    pub fn record(&self, retry_after: Option<Duration>) {
+        let encoded =
+            retry_after.map_or(0, |d| crate::runtime::limits::millis(d).saturating_add(1));
+        self.retry_after_ms.store(encoded, Ordering::Relaxed);
+    }
+
+    /// The last `Retry-After` an upstream sent.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self.retry_after_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms - 1)),
+        }
+    }
+}
+
 /// Everything one call may use, held in its store.
 pub struct CallCapabilities {
     /// The grants of the connector being called.
@@ -76,6 +109,8 @@ pub struct CallCapabilities {
     pub context: Arc<CallContext>,
     /// When the call's budget runs out.
     pub deadline: Instant,
+    /// What upstreams said about retrying.
+    pub upstream: Arc<UpstreamReport>,
     log_lines_left: AtomicU32,
 }
 
@@ -86,12 +121,14 @@ impl CallCapabilities {
         services: Arc<HostServices>,
         context: Arc<CallContext>,
         deadline: Instant,
+        upstream: Arc<UpstreamReport>,
     ) -> Self {
         Self {
             grants,
             services,
             context,
             deadline,
+            upstream,
             log_lines_left: AtomicU32::new(LOG_LINES_PER_CALL),
         }
     }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::manifest::Manifest;
+use super::manifest::{Manifest, ManifestError};
 use super::schema::CompiledOperation;
 use super::{InstallError, Registry};
 use crate::capabilities::{ConnectorGrants, Settings};
@@ -146,6 +146,11 @@ impl Registry {
             .await
             .map_err(InstallError::DescribeFailed)?;
         check_agrees(&manifest, &info)?;
+        let names: Vec<&str> = info.operations.iter().map(|op| op.name.as_str()).collect();
+        manifest
+            .pipeline
+            .check(&names)
+            .map_err(|err| InstallError::Manifest(ManifestError(err)))?;
         let mut operations = HashMap::new();
         for op in &info.operations {
             let compiled =

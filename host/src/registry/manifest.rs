@@ -4,11 +4,13 @@
 //! limits are resolved against the host's defaults and ceilings.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::capabilities::http::{AllowedHost, HostAllowlist};
 use crate::names::{ConnectorName, SettingKey};
+use crate::pipeline::policy::PipelinePolicy;
 use crate::runtime::limits::{LimitCeilings, LimitOverrides, Limits};
 
 /// A parsed, validated manifest.
@@ -28,6 +30,8 @@ pub struct Manifest {
     pub secrets: Vec<SettingKey>,
     /// The limits its calls run under.
     pub limits: Limits,
+    /// Rate limits, retries, breaker, cache and fallbacks (`[pipeline]`).
+    pub pipeline: Arc<PipelinePolicy>,
     /// The manifest text as written, kept for the store.
     pub source: String,
 }
@@ -44,6 +48,8 @@ struct RawManifest {
     config_defaults: BTreeMap<SettingKey, String>,
     #[serde(default)]
     limits: LimitOverrides,
+    #[serde(default)]
+    pipeline: PipelinePolicy,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,6 +118,7 @@ impl Manifest {
             config,
             secrets: raw.capabilities.secrets,
             limits,
+            pipeline: Arc::new(raw.pipeline),
             source: text.to_owned(),
         })
     }
@@ -176,7 +183,7 @@ deadline_ms = 3000
         let err = parse(text).expect_err("unknown field");
         assert_eq!(
             err.to_string(),
-            "invalid connector.toml: line 4, column 1: unknown field `memory`, expected one of `name`, `version`, `description`, `capabilities`, `config_defaults`, `limits`"
+            "invalid connector.toml: line 4, column 1: unknown field `memory`, expected one of `name`, `version`, `description`, `capabilities`, `config_defaults`, `limits`, `pipeline`"
         );
     }
 

@@ -24,7 +24,7 @@ use self::bindings::ConnectorBindingsPre;
 use self::call::{CallError, CallState, classify, new_store};
 use self::compile_cache::{CacheOutcome, CompileCache};
 use self::engine::{EngineSettings, EpochTicker, build_engine};
-use crate::capabilities::{CallCapabilities, ConnectorGrants, HostServices};
+use crate::capabilities::{CallCapabilities, ConnectorGrants, HostServices, UpstreamReport};
 use crate::model::{CallContext, ConnectorInfo};
 
 use bindings::WORLD;
@@ -41,6 +41,20 @@ pub enum LoadError {
     /// The host failed while compiling.
     #[error("internal error while loading the component: {0}")]
     Internal(String),
+}
+
+/// One invocation of an operation.
+pub struct Invocation<'a> {
+    /// Who the call is for.
+    pub context: Arc<CallContext>,
+    /// The operation.
+    pub operation: &'a str,
+    /// Its JSON input, as text.
+    pub input: &'a str,
+    /// When the call must have ended, host functions included.
+    pub deadline: Instant,
+    /// Where upstreams' `Retry-After` is noted.
+    pub upstream: Arc<UpstreamReport>,
 }
 
 /// A component compiled, checked against the world and pre-instantiated.
@@ -161,33 +175,37 @@ impl Runtime {
         Ok(())
     }
 
-    /// Runs `body` in a fresh store for one call under `grants`' limits.
+    /// Runs `body` in a fresh store for one call under `grants`' limits,
+    /// ending it at `deadline`.
     async fn run<R, F, Fut>(
         &self,
         grants: &Arc<ConnectorGrants>,
         context: Arc<CallContext>,
+        deadline: Instant,
+        upstream: Arc<UpstreamReport>,
         body: F,
     ) -> Result<R, CallError>
     where
         F: FnOnce(Store<CallState>) -> Fut,
         Fut: Future<Output = wasmtime::Result<R>>,
     {
-        let budget = grants.limits.deadline;
         let caps = Arc::new(CallCapabilities::new(
             grants.clone(),
             self.services.clone(),
             context,
-            Instant::now() + budget,
+            deadline,
+            upstream,
         ));
         let store = new_store(&self.engine, caps);
+        let deadline_exceeded = || CallError::DeadlineExceeded {
+            deadline_ms: limits::millis(grants.limits.deadline),
+        };
         tokio::select! {
             biased;
-            finished = tokio::time::timeout(budget, body(store)) => match finished {
+            finished = tokio::time::timeout_at(deadline.into(), body(store)) => match finished {
                 Ok(Ok(value)) => Ok(value),
                 Ok(Err(err)) => Err(classify(&err, &grants.limits)),
-                Err(_) => Err(CallError::DeadlineExceeded {
-                    deadline_ms: limits::millis(budget),
-                }),
+                Err(_) => Err(deadline_exceeded()),
             },
             () = grants.drain.cut_off() => Err(CallError::VersionUnloaded),
         }
@@ -201,25 +219,35 @@ impl Runtime {
         context: Arc<CallContext>,
     ) -> Result<ConnectorInfo, CallError> {
         let pre = prepared.pre.clone();
-        self.run(grants, context, |mut store| async move {
-            bindings::describe(&pre, &mut store).await
-        })
+        let deadline = Instant::now() + grants.limits.deadline;
+        self.run(
+            grants,
+            context,
+            deadline,
+            Arc::default(),
+            |mut store| async move { bindings::describe(&pre, &mut store).await },
+        )
         .await
     }
 
-    /// Invokes `operation` with the JSON text `input`; returns JSON text.
+    /// Invokes an operation with its JSON input; returns JSON text.
     pub async fn invoke(
         &self,
         prepared: &Prepared,
         grants: &Arc<ConnectorGrants>,
-        context: Arc<CallContext>,
-        operation: &str,
-        input: &str,
+        call: Invocation<'_>,
     ) -> Result<String, CallError> {
         let pre = prepared.pre.clone();
         let redact = grants.settings.clone();
+        let Invocation {
+            context,
+            operation,
+            input,
+            deadline,
+            upstream,
+        } = call;
         let output = self
-            .run(grants, context, |mut store| async move {
+            .run(grants, context, deadline, upstream, |mut store| async move {
                 bindings::invoke(&pre, &mut store, operation, input).await
             })
             .await?

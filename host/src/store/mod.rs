@@ -213,6 +213,31 @@ pub trait EventLog: Send + Sync {
     fn read_events(&self, from: u64, limit: usize) -> StoreResult<Vec<(u64, StoredEvent)>>;
 }
 
+/// The first answer to a call made with an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotentResult {
+    /// Hex SHA-256 of the request that produced it.
+    pub request_hash: String,
+    /// Its HTTP status.
+    pub status: u16,
+    /// Its JSON body.
+    pub body: String,
+    /// The version that served it, when one did.
+    pub version: Option<String>,
+    /// When it was stored, in milliseconds since the Unix epoch.
+    pub stored_at_ms: u64,
+}
+
+/// First answers to calls made with an idempotency key.
+pub trait IdempotencyStore: Send + Sync {
+    /// The answer stored under `key`.
+    fn get_idempotent(&self, key: &str) -> StoreResult<Option<IdempotentResult>>;
+    /// Stores `result` under `key` and flushes it to disk.
+    fn put_idempotent(&self, key: &str, result: &IdempotentResult) -> StoreResult<()>;
+    /// Removes the answers stored before `before_ms`; returns how many.
+    fn sweep_idempotent(&self, before_ms: u64) -> StoreResult<usize>;
+}
+
 /// One entry of the audit log: who changed what, when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {

@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use super::{
-    AuditLog, AuditRecord, ConnectorStore, DeploymentRecord, EventLog, InstallSource, KvScope,
-    KvStore, SettingKind, SettingsStore, StoreError, StoreResult, StoredEvent, VersionRecord,
+    AuditLog, AuditRecord, ConnectorStore, DeploymentRecord, EventLog, IdempotencyStore,
+    IdempotentResult, InstallSource, KvScope, KvStore, SettingKind, SettingsStore, StoreError,
+    StoreResult, StoredEvent, VersionRecord,
 };
 
 /// Separates the parts of composite keys; never valid inside a name or key.
@@ -53,6 +54,7 @@ pub struct SledStore {
     kv: sled::Tree,
     events: sled::Tree,
     audit: sled::Tree,
+    idempotency: sled::Tree,
 }
 
 impl From<sled::Error> for StoreError {
@@ -74,6 +76,7 @@ impl SledStore {
             kv: db.open_tree("kv")?,
             events: db.open_tree("events")?,
             audit: db.open_tree("audit")?,
+            idempotency: db.open_tree("idempotency")?,
             db,
         };
         store.migrate_connector_records()?;
@@ -435,6 +438,41 @@ impl AuditLog for SledStore {
     }
 }
 
+impl IdempotencyStore for SledStore {
+    fn get_idempotent(&self, key: &str) -> StoreResult<Option<IdempotentResult>> {
+        self.idempotency
+            .get(key.as_bytes())?
+            .map(|stored| decode_json(key.as_bytes(), &stored))
+            .transpose()
+    }
+
+    fn put_idempotent(&self, key: &str, result: &IdempotentResult) -> StoreResult<()> {
+        self.idempotency
+            .insert(key.as_bytes(), encode_json(result)?)?;
+        self.idempotency.flush()?;
+        Ok(())
+    }
+
+    fn sweep_idempotent(&self, before_ms: u64) -> StoreResult<usize> {
+        let mut removed = 0;
+        for entry in self.idempotency.iter() {
+            let (key, value) = entry?;
+            // A damaged entry can never be replayed; it goes too.
+            let old = decode_json::<IdempotentResult>(&key, &value)
+                .map_or(true, |result| result.stored_at_ms < before_ms);
+            if old
+                && self
+                    .idempotency
+                    .compare_and_swap(&key, Some(value), None::<&[u8]>)?
+                    .is_ok()
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -652,6 +690,24 @@ mod tests {
         );
         let left = store.db.open_tree(LEGACY_CONNECTORS).expect("tree");
         assert_eq!(left.len(), 1, "the damaged record is left for inspection");
+    }
+
+    #[test]
+    fn idempotent_results_are_kept_until_swept_by_age() {
+        let (_dir, store) = open();
+        let result = |at: u64| IdempotentResult {
+            request_hash: "h".into(),
+            status: 200,
+            body: "{}".into(),
+            version: Some("1.0.0".into()),
+            stored_at_ms: at,
+        };
+        store.put_idempotent("old", &result(10)).expect("put");
+        store.put_idempotent("new", &result(30)).expect("put");
+        assert_eq!(store.get_idempotent("old").expect("get"), Some(result(10)));
+        assert_eq!(store.sweep_idempotent(20).expect("sweep"), 1);
+        assert_eq!(store.get_idempotent("old").expect("get"), None);
+        assert!(store.get_idempotent("new").expect("get").is_some());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! This module owns the fault settings and how one request suffers them. Which routes are
 //! subject to faults, and the control routes that change them, live in `upstream`.
 
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -15,8 +15,9 @@ use crate::error::ApiError;
 /// The status an injected failure is answered with unless configured otherwise.
 pub const DEFAULT_FAILURE_STATUS: u16 = 503;
 
-/// How a provider misbehaves: every `/v1/*` request first waits `latency_ms`, then fails
-/// with `failure_status` with probability `failure_rate`.
+/// How a provider misbehaves: every `/v1/*` request first waits `latency_ms`, then the
+/// next `fail_next` requests fail with `failure_status`, and after them each fails with
+/// probability `failure_rate`.
 ///
 /// Missing fields deserialize to their defaults: no latency, no failures, status 503.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,6 +29,8 @@ pub struct FaultConfig {
     pub failure_rate: f64,
     /// HTTP status of an injected failure; a `429` also carries `Retry-After: 1`.
     pub failure_status: u16,
+    /// How many of the next requests fail for certain (counts down as they do).
+    pub fail_next: u32,
 }
 
 impl Default for FaultConfig {
@@ -36,6 +39,7 @@ impl Default for FaultConfig {
             latency_ms: 0,
             failure_rate: 0.0,
             failure_status: DEFAULT_FAILURE_STATUS,
+            fail_next: 0,
         }
     }
 }
@@ -74,6 +78,7 @@ pub struct Faults {
     latency_ms: AtomicU64,
     failure_rate_bits: AtomicU64,
     failure_status: AtomicU16,
+    fail_next: AtomicU32,
 }
 
 impl Default for Faults {
@@ -82,6 +87,7 @@ impl Default for Faults {
             latency_ms: AtomicU64::new(0),
             failure_rate_bits: AtomicU64::new(0),
             failure_status: AtomicU16::new(0),
+            fail_next: AtomicU32::new(0),
         };
         faults.clear();
         faults
@@ -97,6 +103,7 @@ impl Faults {
             .store(config.failure_rate.to_bits(), Ordering::Relaxed);
         self.failure_status
             .store(config.failure_status, Ordering::Relaxed);
+        self.fail_next.store(config.fail_next, Ordering::Relaxed);
     }
 
     /// Back to a well-behaved provider: no latency, no failures.
@@ -110,6 +117,7 @@ impl Faults {
             latency_ms: self.latency_ms.load(Ordering::Relaxed),
             failure_rate: f64::from_bits(self.failure_rate_bits.load(Ordering::Relaxed)),
             failure_status: self.failure_status.load(Ordering::Relaxed),
+            fail_next: self.fail_next.load(Ordering::Relaxed),
         }
     }
 
@@ -120,7 +128,11 @@ impl Faults {
         if config.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(config.latency_ms)).await;
         }
-        if rand::rng().random::<f64>() < config.failure_rate {
+        let certain = self
+            .fail_next
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if certain || rand::rng().random::<f64>() < config.failure_rate {
             return Err(injected_failure(config.failure_status));
         }
         Ok(())
@@ -152,7 +164,8 @@ mod tests {
             FaultConfig {
                 latency_ms: 5,
                 failure_rate: 0.0,
-                failure_status: 503
+                failure_status: 503,
+                fail_next: 0,
             }
         );
         Ok(())
@@ -166,11 +179,25 @@ mod tests {
             latency_ms: 7,
             failure_rate: 0.25,
             failure_status: 429,
+            fail_next: 2,
         };
         faults.set(config.clone());
         assert_eq!(faults.get(), config);
         faults.clear();
         assert_eq!(faults.get(), FaultConfig::default());
+    }
+
+    #[tokio::test]
+    async fn the_next_n_requests_fail_for_certain_and_then_none() {
+        let faults = Faults::default();
+        faults.set(FaultConfig {
+            fail_next: 2,
+            ..FaultConfig::default()
+        });
+        assert!(faults.inflict().await.is_err());
+        assert!(faults.inflict().await.is_err());
+        assert!(faults.inflict().await.is_ok());
+        assert_eq!(faults.get().fail_next, 0);
     }
 
     #[test]

@@ -47,6 +47,11 @@ impl Connector for Misbehaving {
                 "GETs a URL and returns its status and body.",
                 fetch,
             ),
+            Operation::new(
+                "post",
+                "POSTs a JSON body to a URL (not idempotent); an upstream 429 or 5xx is a retryable error.",
+                post,
+            ),
             Operation::new("stdout", "Writes a line to stdout and stderr.", stdout),
             Operation::new("ok", "Succeeds at once.", ok).idempotent(),
             Operation::new(
@@ -117,6 +122,34 @@ fn forbidden_host(_ctx: &Context, _input: Empty) -> Result<FetchOutput, Error> {
 
 fn fetch(_ctx: &Context, input: FetchInput) -> Result<FetchOutput, Error> {
     fetch_url(&input.url)
+}
+
+/// A JSON body to POST.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct PostInput {
+    /// Absolute URL to POST to.
+    url: String,
+    /// Bearer token to send, if any.
+    #[serde(default)]
+    bearer: Option<String>,
+    /// The JSON body.
+    body: serde_json::Value,
+}
+
+fn post(_ctx: &Context, input: PostInput) -> Result<FetchOutput, Error> {
+    let mut request = http::post(input.url).json(&input.body)?;
+    if let Some(token) = &input.bearer {
+        request = request.bearer(token);
+    }
+    let response = request.send()?;
+    if response.status == 429 || response.status >= 500 {
+        return Err(Error::upstream_status(response.status, &response.body));
+    }
+    Ok(FetchOutput {
+        status: response.status,
+        body: response.text(),
+    })
 }
 
 fn stdout(_ctx: &Context, _input: Empty) -> Result<Ack, Error> {

@@ -1,0 +1,228 @@
+//! Load at a fixed rate through real HTTP, against the sandbox logistics
+//! provider injecting 2 % failures (503) and 50 ms latency. Run with
+//! `scripts/load`, which builds the connectors first.
+//!
+//! 1. The seed's bar: 100 calls/s for 60 s must end with at most 0.1 %
+//!    failed calls and a p99 of at most 300 ms.
+//! 2. A ramp: the rate doubles every step (10 s each) until a step fails
+//!    that bar or falls behind its rate; the highest step that held is the
+//!    rate this host sustains.
+//!
+//! Calls are sent open-loop — on a fixed schedule, not when the previous
+//! call returns — so a slow host shows up as latency and failures rather
+//! than as a quietly lower rate.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{dist, install, stats};
+use switchboard::app::{App, HostConfig};
+use switchboard::registry::plugins_dir::read_package;
+use switchboard_sandbox::{FaultConfig, Sandbox, SandboxConfig};
+
+/// At most this share of calls may fail.
+const MAX_FAILED: f64 = 0.001;
+/// The p99 every step must stay under.
+const MAX_P99: Duration = Duration::from_millis(300);
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// What one step of load did.
+struct Step {
+    rate: u64,
+    seconds: u64,
+    sent: u64,
+    failed: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    achieved: f64,
+}
+
+impl Step {
+    fn failed_share(&self) -> f64 {
+        self.failed as f64 / self.sent.max(1) as f64
+    }
+
+    /// Whether it met the bar and kept up with its rate.
+    fn held(&self) -> bool {
+        self.failed_share() <= MAX_FAILED
+            && self.p99_ms <= MAX_P99.as_secs_f64() * 1000.0
+            && self.achieved >= self.rate as f64 * 0.95
+    }
+
+    fn row(&self) {
+        println!(
+            "| {} | {} | {} | {:.0} | {} | {:.3} % | {:.1} | {:.1} | {} |",
+            self.rate,
+            self.seconds,
+            self.sent,
+            self.achieved,
+            self.failed,
+            self.failed_share() * 100.0,
+            self.p50_ms,
+            self.p99_ms,
+            if self.held() { "yes" } else { "no" }
+        );
+    }
+}
+
+/// Sends `rate` calls per second for `seconds`, each on its own task.
+async fn step(url: &str, rate: u64, seconds: u64) -> Step {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(512)
+        .build()
+        .unwrap();
+    let failed = Arc::new(AtomicU64::new(0));
+    let total = rate * seconds;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let started = Instant::now();
+    let mut calls = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        tokio::time::sleep_until((started + interval * i as u32).into()).await;
+        let (client, failed) = (client.clone(), failed.clone());
+        let body = format!(r#"{{"carrier":"sf-express","tracking_number":"SF{i:010}"}}"#);
+        let url = url.to_owned();
+        calls.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let response = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            let ok = match response {
+                Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                _ => false,
+            };
+            if !ok {
+                failed.fetch_add(1, Ordering::Relaxed);
+            }
+            sent.elapsed()
+        }));
+    }
+    let sending = started.elapsed();
+    let mut latencies = Vec::with_capacity(calls.len());
+    for call in calls {
+        latencies.push(call.await.unwrap());
+    }
+    let s = stats(latencies);
+    Step {
+        rate,
+        seconds,
+        sent: total,
+        failed: failed.load(Ordering::Relaxed),
+        p50_ms: s.p50 / 1000.0,
+        p99_ms: s.p99 / 1000.0,
+        achieved: total as f64 / sending.as_secs_f64(),
+    }
+}
+
+async fn start_host(sandbox: &Sandbox) -> String {
+    let data = tempfile::tempdir().unwrap();
+    let app = App::open(HostConfig::new(data.path().to_owned())).unwrap();
+    app.load_connectors().await.unwrap();
+    let registry = app.state.registry.clone();
+    install(
+        &registry,
+        read_package(&dist().join("plugins/logistics-tracking")).unwrap(),
+    )
+    .await;
+    let key = |k: &str| switchboard::names::SettingKey::parse(k).unwrap();
+    for (kind, name, value) in [
+        (
+            switchboard::store::SettingKind::Config,
+            "base_url",
+            sandbox.logistics_url(),
+        ),
+        (
+            switchboard::store::SettingKind::Secret,
+            "api_key",
+            switchboard_sandbox::LOGISTICS_API_KEY.to_owned(),
+        ),
+    ] {
+        registry
+            .set_setting("logistics-tracking", kind, &key(name), Some(value))
+            .await
+            .unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/v1/connectors/logistics-tracking/operations/track",
+        listener.local_addr().unwrap()
+    );
+    let router = app.router();
+    tokio::spawn(async move {
+        let _data = data;
+        let _app = app;
+        axum::serve(listener, router).await.unwrap()
+    });
+    url
+}
+
+fn header() {
+    println!(
+        "| rate /s | seconds | calls | achieved /s | failed | failed % | p50 ms | p99 ms | held |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let sandbox = Sandbox::start(SandboxConfig::ephemeral()).await.unwrap();
+        sandbox.logistics_faults().set(FaultConfig {
+            latency_ms: 50,
+            failure_rate: 0.02,
+            ..FaultConfig::default()
+        });
+        let url = start_host(&sandbox).await;
+        step(&url, 50, 2).await;
+
+        let seconds = env_u64("BENCH_LOAD_SECONDS", 60);
+        println!("\n### The seed's bar: 100 calls/s for {seconds} s, upstream 2 % failures and 50 ms latency\n");
+        header();
+        let bar = step(&url, 100, seconds).await;
+        bar.row();
+        println!(
+            "\nbar (≤ 0.1 % failed, p99 ≤ 300 ms): {}",
+            if bar.held() { "passed" } else { "FAILED" }
+        );
+
+        let ramp_seconds = env_u64("BENCH_RAMP_SECONDS", 10);
+        println!("\n### Ramp: the rate doubles every {ramp_seconds} s until a step does not hold\n");
+        header();
+        let mut sustained = None;
+        let mut rate = 200;
+        loop {
+            let result = step(&url, rate, ramp_seconds).await;
+            result.row();
+            if !result.held() {
+                break;
+            }
+            sustained = Some(rate);
+            rate *= 2;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        println!(
+            "\nhighest rate held (≤ 0.1 % failed, p99 ≤ 300 ms, ≥ 95 % of the rate sent): {} calls/s",
+            sustained.map_or_else(|| "below 200".to_owned(), |r| r.to_string())
+        );
+        println!(
+            "sandbox upstream requests (retries included): {}",
+            sandbox.logistics_requests()
+        );
+    });
+}
