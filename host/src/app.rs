@@ -10,6 +10,7 @@ use anyhow::Context;
 
 use crate::api::{AppState, BodyLimits, router};
 use crate::capabilities::{HostServices, now_ms};
+use crate::pipeline::Pipelines;
 use crate::pipeline::idempotency::Idempotency;
 use crate::registry::lifecycle::Activation;
 use crate::registry::plugins_dir::PluginOutcome;
@@ -120,7 +121,9 @@ impl App {
         let state = AppState {
             registry,
             audit: store.clone(),
-            pipelines: Arc::default(),
+            pipelines: Arc::new(
+                Pipelines::open(store.clone()).context("reading the pipeline overrides")?,
+            ),
             idempotency: Arc::new(Idempotency::new(store.clone(), config.idempotency_ttl)),
             ready: Arc::new(AtomicBool::new(false)),
             limits: config.body_limits,
@@ -200,7 +203,7 @@ impl App {
             report.installed.len(),
             report.elapsed.as_millis()
         );
-        let sweeper = tokio::spawn(sweep(app.store.clone(), app.state.idempotency.clone()));
+        let sweeper = tokio::spawn(sweep(app.store.clone(), app.state.clone()));
         let served = server.await.context("the server task failed")?;
         sweeper.abort();
         if let Some(watcher) = watcher {
@@ -269,8 +272,9 @@ async fn hot_load(
     }
 }
 
-/// Removes expired key-value entries and idempotency answers, now and then.
-async fn sweep(store: Arc<SledStore>, idempotency: Arc<Idempotency>) {
+/// Removes expired key-value entries, idempotency answers and idle tenants'
+/// rate-limit state, now and then.
+async fn sweep(store: Arc<SledStore>, state: AppState) {
     let mut interval = tokio::time::interval(SWEEP_EVERY);
     loop {
         interval.tick().await;
@@ -281,7 +285,8 @@ async fn sweep(store: Arc<SledStore>, idempotency: Arc<Idempotency>) {
             Ok(Err(err)) => tracing::warn!(error = %err, "kv sweep failed"),
             Err(err) => tracing::warn!(error = %err, "kv sweep task failed"),
         }
-        match idempotency.sweep().await {
+        state.pipelines.forget_idle_tenants();
+        match state.idempotency.sweep().await {
             Ok(0) => {}
             Ok(removed) => tracing::debug!(removed, "swept expired idempotency answers"),
             Err(err) => tracing::warn!(error = %err, "idempotency sweep failed"),

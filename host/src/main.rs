@@ -134,6 +134,9 @@ struct ServeArgs {
     /// Smallest p95 gap, in milliseconds, that may roll a canary back for latency.
     #[arg(long, default_value_t = 20)]
     rollback_latency_floor_ms: u64,
+    /// How long answers to calls with an `Idempotency-Key` are kept, in hours.
+    #[arg(long, default_value_t = 24)]
+    idempotency_ttl_hours: u64,
 }
 
 #[derive(clap::Args)]
@@ -216,6 +219,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ => Activation::ActivateIfNewer,
     };
     config.watch_plugins_dir = !args.no_watch;
+    config.idempotency_ttl = Duration::from_secs(args.idempotency_ttl_hours.max(1) * 3600);
     let lifecycle = &mut config.lifecycle;
     lifecycle.drain_deadline = Duration::from_millis(args.drain_deadline_ms);
     lifecycle.trusted_keys = TrustedKeys::parse(&args.trusted_keys)

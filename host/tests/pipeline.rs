@@ -422,3 +422,82 @@ async fn invalid_pipeline_settings_are_refused_at_install() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_operator_override_replaces_the_manifests_settings_until_reset() {
+    let sandbox = sandbox().await;
+    let host = logistics(&sandbox, "").await;
+    let uri = "/v1/connectors/logistics-tracking/pipeline";
+    let refused = host
+        .put_json(uri, r#"{"operations": {"nope": {"cache_ttl_ms": 1000}}}"#)
+        .await;
+    assert_eq!(refused.code(), "invalid_pipeline", "{}", refused.text);
+    let set = host
+        .put_json(uri, r#"{"operations": {"track": {"cache_ttl_ms": 60000}}}"#)
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    assert_eq!(
+        set.json["policy"]["operations"]["track"]["cache_ttl_ms"],
+        60000
+    );
+    track(&host, "SF1234567890").await;
+    let cached = track(&host, "SF1234567890").await;
+    assert_eq!(header(&cached, "x-cache"), Some("hit"));
+
+    let host = host.restart().await;
+    let after_restart = host.get(uri).await;
+    assert_eq!(
+        after_restart.json["policy"]["operations"]["track"]["cache_ttl_ms"], 60000,
+        "the override is persisted"
+    );
+    let reset = host
+        .send(Request::delete(uri).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(reset.status, StatusCode::NO_CONTENT);
+    let uncached = track(&host, "SF1234567890").await;
+    assert_eq!(header(&uncached, "x-cache"), None);
+    let audit = host.get("/v1/audit?connector=logistics-tracking").await;
+    let actions: Vec<&str> = audit.json["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"pipeline.overridden") && actions.contains(&"pipeline.reset"),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_host_that_keeps_failing_is_not_called_while_its_breaker_is_open() {
+    let sandbox = sandbox().await;
+    let host = logistics(
+        &sandbox,
+        "[pipeline.retry]\nattempts = 1\n\n[pipeline.breaker]\nwindow = 100\nmin_calls = 100\n",
+    )
+    .await;
+    fail(&sandbox, 0, 1.0);
+    for _ in 0..10 {
+        assert_eq!(
+            track(&host, "SF1234567890").await.code(),
+            "upstream_unavailable"
+        );
+    }
+    let before = sandbox.logistics_requests();
+    let refused = track(&host, "SF1234567890").await;
+    assert_eq!(refused.code(), "circuit_open", "{}", refused.text);
+    assert_eq!(refused.json["error"]["retryable"], true);
+    assert_eq!(
+        sandbox.logistics_requests(),
+        before,
+        "the upstream was not called"
+    );
+    let upstreams = host.get("/v1/upstreams").await;
+    let target = sandbox.logistics_url().replace("http://", "");
+    assert_eq!(
+        upstreams.json["upstreams"][&target]["state"], "open",
+        "{}",
+        upstreams.text
+    );
+}

@@ -13,10 +13,13 @@ use serde_json::{Value, json};
 
 use super::invoke::body_error;
 use super::{ApiError, AppState};
+use crate::capabilities::now_ms;
 use crate::names::{ConnectorName, SettingKey};
+use crate::pipeline::OverrideError;
+use crate::pipeline::policy::PipelinePolicy;
 use crate::registry::LoadedConnector;
 use crate::registry::lifecycle::{Activation, Actor, Package};
-use crate::store::{InstallSource, SettingKind};
+use crate::store::{AuditRecord, InstallSource, SettingKind, blocking};
 
 fn not_installed(name: &str) -> ApiError {
     ApiError::new(
@@ -221,6 +224,7 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let parsed = ConnectorName::parse(&name).map_err(|_| not_installed(&name))?;
     let removed = state.registry.remove(&parsed, Actor::Api).await?;
+    state.pipelines.forget(&name);
     if removed {
         tracing::info!(connector = name, "connector removed");
         Ok(StatusCode::NO_CONTENT)
@@ -230,7 +234,7 @@ pub async fn remove(
 }
 
 /// `GET /v1/connectors/{name}/pipeline`: the settings in force, the circuit
-/// breaker, rate and concurrency limits, and the cache size.
+/// breakers, rate and concurrency limits, and the cache size.
 pub async fn pipeline(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -238,6 +242,78 @@ pub async fn pipeline(
     let c = connector(&state, &name)?;
     let view = state.pipelines.of(&c).view();
     Ok(Json(json!(view)))
+}
+
+/// `PUT /v1/connectors/{name}/pipeline`: replaces the manifest's
+/// `[pipeline]` settings (the same shape, as JSON) for every version.
+pub async fn set_pipeline(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body.map_err(body_error)?;
+    let c = connector(&state, &name)?;
+    let policy: PipelinePolicy = serde_json::from_slice(&body).map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("send the [pipeline] settings as JSON: {err}"),
+        )
+    })?;
+    let detail = serde_json::to_string(&policy).unwrap_or_default();
+    state
+        .pipelines
+        .set_override(&c, policy)
+        .await
+        .map_err(|err| match err {
+            OverrideError::Invalid(message) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_pipeline", message)
+            }
+            OverrideError::Store(err) => storage_unavailable(&err),
+        })?;
+    audit(&state, "pipeline.overridden", &name, detail).await;
+    Ok(Json(json!(state.pipelines.of(&c).view())))
+}
+
+/// `DELETE /v1/connectors/{name}/pipeline`: back to the manifest's settings.
+pub async fn reset_pipeline(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    connector(&state, &name)?;
+    let existed = state
+        .pipelines
+        .remove_override(&name)
+        .await
+        .map_err(|err| storage_unavailable(&err))?;
+    if existed {
+        audit(&state, "pipeline.reset", &name, String::new()).await;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn storage_unavailable(err: &crate::store::StoreError) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage_unavailable",
+        err.to_string(),
+    )
+}
+
+/// Appends an API change to the audit log; a failure is logged, not fatal.
+async fn audit(state: &AppState, action: &str, connector: &str, detail: String) {
+    let record = AuditRecord {
+        time_ms: now_ms(),
+        actor: "api".into(),
+        action: action.into(),
+        connector: connector.into(),
+        version: None,
+        detail,
+    };
+    let log = state.audit.clone();
+    if let Err(err) = blocking(move || log.append_audit(&record)).await {
+        tracing::error!(connector, action, error = %err, "could not write the audit record");
+    }
 }
 
 /// `GET /v1/connectors/{name}/config`: declared keys, values, and whether the operator set them.

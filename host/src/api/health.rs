@@ -1,4 +1,4 @@
-//! Liveness and readiness.
+//! Liveness, readiness, and the health of the upstreams connectors call.
 
 use std::sync::atomic::Ordering;
 
@@ -47,4 +47,10 @@ pub async fn require_ready(
     } else {
         not_ready().into_response()
     }
+}
+
+/// `GET /v1/upstreams`: the circuit breaker of every upstream host
+/// connectors have called, by `host:port`.
+pub async fn upstreams(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "upstreams": state.registry.runtime().services().upstreams.view() }))
 }

@@ -113,7 +113,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/batch",
             post(batch::batch).layer(DefaultBodyLimit::max(limits.invoke_bytes)),
         )
-        .route("/v1/connectors/{name}/pipeline", get(connectors::pipeline))
+        .route(
+            "/v1/connectors/{name}/pipeline",
+            get(connectors::pipeline)
+                .put(connectors::set_pipeline)
+                .delete(connectors::reset_pipeline)
+                .layer(DefaultBodyLimit::max(limits.setting_bytes)),
+        )
+        .route("/v1/upstreams", get(health::upstreams))
         .route("/v1/connectors/{name}/versions", get(lifecycle::versions))
         .route(
             "/v1/connectors/{name}/versions/{version}",

@@ -148,6 +148,27 @@ pub const ROUTES: &[Route] = &[
         body: None,
     },
     Route {
+        method: "put",
+        path: "/v1/connectors/{name}/pipeline",
+        id: "setPipeline",
+        summary: "Override the manifest's [pipeline] settings (same shape, as JSON)",
+        body: Some("json"),
+    },
+    Route {
+        method: "delete",
+        path: "/v1/connectors/{name}/pipeline",
+        id: "resetPipeline",
+        summary: "Back to the manifest's [pipeline] settings",
+        body: None,
+    },
+    Route {
+        method: "get",
+        path: "/v1/upstreams",
+        id: "upstreams",
+        summary: "The circuit breaker of every upstream host connectors have called",
+        body: None,
+    },
+    Route {
         method: "get",
         path: "/v1/connectors/{name}/versions",
         id: "listVersions",

@@ -12,11 +12,12 @@
 pub mod breaker;
 pub mod cache;
 pub mod idempotency;
+mod pipelines;
 pub mod policy;
 pub mod rate_limit;
 pub mod retry;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,8 @@ use crate::model::CallContext;
 use crate::registry::LoadedConnector;
 use crate::runtime::call::CallError;
 use crate::runtime::{Invocation, Runtime};
+
+pub use pipelines::{OverrideError, Pipelines};
 
 /// The pipeline state of one connector.
 pub struct ConnectorPipeline {
@@ -330,47 +333,5 @@ pub fn counts_against(err: &CallError) -> bool {
         CallError::Connector(err) => err.retryable,
         CallError::CapacityExhausted | CallError::VersionUnloaded => false,
         _ => true,
-    }
-}
-
-/// Every connector's pipeline state on this host.
-#[derive(Default)]
-pub struct Pipelines {
-    connectors: RwLock<HashMap<String, Arc<ConnectorPipeline>>>,
-}
-
-impl Pipelines {
-    /// The pipeline of the connector `loaded` belongs to, under `policy`;
-    /// rebuilt (fresh buckets, breaker and cache) when the policy changed.
-    pub fn of(&self, loaded: &LoadedConnector) -> Arc<ConnectorPipeline> {
-        let name = loaded.manifest.name.as_str();
-        let policy = &loaded.manifest.pipeline;
-        let current = self
-            .connectors
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .filter(|p| Arc::ptr_eq(&p.policy, policy) || p.policy == *policy)
-            .cloned();
-        if let Some(pipeline) = current {
-            return pipeline;
-        }
-        let mut connectors = self.connectors.write().unwrap_or_else(|p| p.into_inner());
-        let entry = connectors
-            .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(ConnectorPipeline::new(policy.clone())));
-        if entry.policy != *policy {
-            *entry = Arc::new(ConnectorPipeline::new(policy.clone()));
-        }
-        entry.clone()
-    }
-
-    /// The pipeline state of `name`, if it has served a call.
-    pub fn view(&self, name: &str) -> Option<PipelineView> {
-        self.connectors
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .map(|pipeline| pipeline.view())
     }
 }

@@ -111,6 +111,11 @@ impl Runtime {
         })
     }
 
+    /// The services every call shares.
+    pub fn services(&self) -> &Arc<HostServices> {
+        &self.services
+    }
+
     /// Compiles (or loads from cache) and checks a component.
     ///
     /// Compilation runs on a blocking thread so it never stalls calls.

@@ -238,6 +238,16 @@ pub trait IdempotencyStore: Send + Sync {
     fn sweep_idempotent(&self, before_ms: u64) -> StoreResult<usize>;
 }
 
+/// Operators' replacements for connectors' `[pipeline]` settings, as JSON.
+pub trait PipelineOverrideStore: Send + Sync {
+    /// Stores the override of `connector` and flushes it to disk.
+    fn put_pipeline_override(&self, connector: &str, json: &str) -> StoreResult<()>;
+    /// Removes it; returns whether it existed.
+    fn delete_pipeline_override(&self, connector: &str) -> StoreResult<bool>;
+    /// Every override, by connector.
+    fn list_pipeline_overrides(&self) -> StoreResult<Vec<(String, String)>>;
+}
+
 /// One entry of the audit log: who changed what, when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {

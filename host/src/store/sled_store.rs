@@ -4,8 +4,8 @@ use std::path::Path;
 
 use super::{
     AuditLog, AuditRecord, ConnectorStore, DeploymentRecord, EventLog, IdempotencyStore,
-    IdempotentResult, InstallSource, KvScope, KvStore, SettingKind, SettingsStore, StoreError,
-    StoreResult, StoredEvent, VersionRecord,
+    IdempotentResult, InstallSource, KvScope, KvStore, PipelineOverrideStore, SettingKind,
+    SettingsStore, StoreError, StoreResult, StoredEvent, VersionRecord,
 };
 
 /// Separates the parts of composite keys; never valid inside a name or key.
@@ -55,6 +55,7 @@ pub struct SledStore {
     events: sled::Tree,
     audit: sled::Tree,
     idempotency: sled::Tree,
+    pipeline_overrides: sled::Tree,
 }
 
 impl From<sled::Error> for StoreError {
@@ -77,6 +78,7 @@ impl SledStore {
             events: db.open_tree("events")?,
             audit: db.open_tree("audit")?,
             idempotency: db.open_tree("idempotency")?,
+            pipeline_overrides: db.open_tree("pipeline_overrides")?,
             db,
         };
         store.migrate_connector_records()?;
@@ -262,6 +264,7 @@ impl ConnectorStore for SledStore {
                 tree.remove(key?)?;
             }
         }
+        self.pipeline_overrides.remove(name.as_bytes())?;
         self.flush()?;
         Ok(existed)
     }
@@ -435,6 +438,33 @@ impl AuditLog for SledStore {
 
     fn read_audit(&self, from: u64, limit: usize) -> StoreResult<Vec<(u64, AuditRecord)>> {
         read_sequenced(&self.audit, from, limit)
+    }
+}
+
+impl PipelineOverrideStore for SledStore {
+    fn put_pipeline_override(&self, connector: &str, json: &str) -> StoreResult<()> {
+        self.pipeline_overrides
+            .insert(connector.as_bytes(), json.as_bytes())?;
+        self.flush()
+    }
+
+    fn delete_pipeline_override(&self, connector: &str) -> StoreResult<bool> {
+        let existed = self
+            .pipeline_overrides
+            .remove(connector.as_bytes())?
+            .is_some();
+        self.flush()?;
+        Ok(existed)
+    }
+
+    fn list_pipeline_overrides(&self) -> StoreResult<Vec<(String, String)>> {
+        self.pipeline_overrides
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                Ok((utf8(&key, &key)?, utf8(&key, &value)?))
+            })
+            .collect()
     }
 }
 
