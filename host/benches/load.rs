@@ -5,8 +5,8 @@
 //! 1. The seed's bar: 100 calls/s for 60 s must end with at most 0.1 %
 //!    failed calls and a p99 of at most 300 ms.
 //! 2. A ramp: the rate doubles every step (10 s each) until a step fails
-//!    that bar or falls behind its rate; the highest step that held is the
-//!    rate this host sustains.
+//!    that bar or falls behind its rate, then two halvings narrow the gap;
+//!    the highest step that held is the rate this host sustains.
 //!
 //! Calls are sent open-loop — on a fixed schedule, not when the previous
 //! call returns — so a slow host shows up as latency and failures rather
@@ -15,8 +15,8 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{dist, install, stats};
@@ -42,6 +42,8 @@ struct Step {
     seconds: u64,
     sent: u64,
     failed: u64,
+    /// Failed calls by HTTP status (0: no answer).
+    failures: BTreeMap<u16, u64>,
     p50_ms: f64,
     p99_ms: f64,
     achieved: f64,
@@ -60,8 +62,13 @@ impl Step {
     }
 
     fn row(&self) {
+        let failures: Vec<String> = self
+            .failures
+            .iter()
+            .map(|(status, count)| format!("{count}× {status}"))
+            .collect();
         println!(
-            "| {} | {} | {} | {:.0} | {} | {:.3} % | {:.1} | {:.1} | {} |",
+            "| {} | {} | {} | {:.0} | {} | {:.3} % | {:.1} | {:.1} | {} | {} |",
             self.rate,
             self.seconds,
             self.sent,
@@ -70,7 +77,12 @@ impl Step {
             self.failed_share() * 100.0,
             self.p50_ms,
             self.p99_ms,
-            if self.held() { "yes" } else { "no" }
+            if self.held() { "yes" } else { "no" },
+            if failures.is_empty() {
+                "-".to_owned()
+            } else {
+                failures.join(", ")
+            }
         );
     }
 }
@@ -81,14 +93,14 @@ async fn step(url: &str, rate: u64, seconds: u64) -> Step {
         .pool_max_idle_per_host(512)
         .build()
         .unwrap();
-    let failed = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(Mutex::new(BTreeMap::<u16, u64>::new()));
     let total = rate * seconds;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let started = Instant::now();
     let mut calls = Vec::with_capacity(total as usize);
     for i in 0..total {
         tokio::time::sleep_until((started + interval * i as u32).into()).await;
-        let (client, failed) = (client.clone(), failed.clone());
+        let (client, failures) = (client.clone(), failures.clone());
         let body = format!(r#"{{"carrier":"sf-express","tracking_number":"SF{i:010}"}}"#);
         let url = url.to_owned();
         calls.push(tokio::spawn(async move {
@@ -100,12 +112,17 @@ async fn step(url: &str, rate: u64, seconds: u64) -> Step {
                 .timeout(Duration::from_secs(10))
                 .send()
                 .await;
-            let ok = match response {
-                Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-                _ => false,
+            let status = match response {
+                Ok(r) if r.status().is_success() => r.bytes().await.map_or(0, |_| 200),
+                Ok(r) => r.status().as_u16(),
+                Err(_) => 0,
             };
-            if !ok {
-                failed.fetch_add(1, Ordering::Relaxed);
+            if status != 200 {
+                *failures
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(status)
+                    .or_default() += 1;
             }
             sent.elapsed()
         }));
@@ -116,11 +133,13 @@ async fn step(url: &str, rate: u64, seconds: u64) -> Step {
         latencies.push(call.await.unwrap());
     }
     let s = stats(latencies);
+    let failures = failures.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Step {
         rate,
         seconds,
         sent: total,
-        failed: failed.load(Ordering::Relaxed),
+        failed: failures.values().sum(),
+        failures,
         p50_ms: s.p50 / 1000.0,
         p99_ms: s.p99 / 1000.0,
         achieved: total as f64 / sending.as_secs_f64(),
@@ -202,19 +221,33 @@ fn main() {
         );
 
         let ramp_seconds = env_u64("BENCH_RAMP_SECONDS", 10);
-        println!("\n### Ramp: the rate doubles every {ramp_seconds} s until a step does not hold\n");
+        println!("\n### Ramp: the rate doubles every {ramp_seconds} s until a step does not hold, then two halvings\n");
         header();
         let mut sustained = None;
         let mut rate = 200;
-        loop {
+        let failed_at = loop {
             let result = step(&url, rate, ramp_seconds).await;
             result.row();
             if !result.held() {
-                break;
+                break rate;
             }
             sustained = Some(rate);
             rate *= 2;
             tokio::time::sleep(Duration::from_secs(2)).await;
+        };
+        // Two halvings between the last rate held and the first that was not.
+        let mut failed_at = failed_at;
+        for _ in 0..2 {
+            let low = sustained.unwrap_or(0);
+            let rate = low + (failed_at - low) / 2;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let result = step(&url, rate, ramp_seconds).await;
+            result.row();
+            if result.held() {
+                sustained = Some(rate);
+            } else {
+                failed_at = rate;
+            }
         }
         println!(
             "\nhighest rate held (≤ 0.1 % failed, p99 ≤ 300 ms, ≥ 95 % of the rate sent): {} calls/s",
