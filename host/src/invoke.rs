@@ -127,11 +127,14 @@ pub async fn invoke(
         input_text: text,
         may_retry: compiled.info.idempotent || idempotency_key,
     };
-    let result = pipelines.of(&loaded).call(registry.runtime(), call).await;
+    // The active version's settings govern the connector's pipeline, so a
+    // canary with other settings does not flip it back and forth.
+    let active = registry.get(connector).unwrap_or_else(|| loaded.clone());
+    let result = pipelines.of(&active).call(registry.runtime(), call).await;
     let side = routed.side;
     // What the version did for the caller: ran (well or not), or refused
-    // the call with its breaker open, which counts as a failure — so a
-    // canary candidate whose breaker opened is still rolled back.
+    // the call with its breaker open (and no fallback), which counts as a
+    // failure — so a canary candidate whose breaker opened is still rolled back.
     let counted = match &result {
         Ok(answer) => matches!(answer.served, Served::Ran { .. }).then_some(false),
         Err(PipelineError::Call { error, .. }) => Some(counts_against(error)),

@@ -219,7 +219,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ => Activation::ActivateIfNewer,
     };
     config.watch_plugins_dir = !args.no_watch;
-    config.idempotency_ttl = Duration::from_secs(args.idempotency_ttl_hours.max(1) * 3600);
+    config.idempotency_ttl =
+        Duration::from_secs(args.idempotency_ttl_hours.clamp(1, 24 * 365) * 3600);
     let lifecycle = &mut config.lifecycle;
     lifecycle.drain_deadline = Duration::from_millis(args.drain_deadline_ms);
     lifecycle.trusted_keys = TrustedKeys::parse(&args.trusted_keys)

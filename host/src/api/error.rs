@@ -260,7 +260,7 @@ impl From<InvokeError> for ApiError {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "circuit_open", message)
                     .retry_after(retry_after)
             }
-            InvokeError::Pipeline(PipelineError::Call { error, .. }) => error.into(),
+            InvokeError::Pipeline(PipelineError::Call { error }) => error.into(),
         }
     }
 }

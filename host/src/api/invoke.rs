@@ -133,9 +133,10 @@ pub async fn answer(
             .await
             .map(output_response);
     };
+    let request = fingerprint(&context, input);
     let claim = state
         .idempotency
-        .claim(context.tenant.as_str(), connector, operation, key, input)
+        .claim(context.tenant.as_str(), connector, operation, key, &request)
         .await
         .map_err(|err| match err {
             ClaimError::InvalidKey(invalid) => invalid_key(&invalid),
@@ -161,22 +162,35 @@ pub async fn answer(
         }
     };
     let result = run(state, connector, operation, context, input, true).await;
-    let (status, body, version) = match &result {
-        Ok(output) => (
+    let kept = match &result {
+        // A fallback stands in for the operation; the key waits for a real answer.
+        Ok(output) if output.served == Served::Fallback => None,
+        Ok(output) => Some((
             200,
             output.output.to_string(),
             Some(output.version.to_string()),
-        ),
-        Err(err) => (err.status.as_u16(), stored_error(err), None),
+        )),
+        Err(err) => Some((err.status.as_u16(), stored_error(err), None)),
     };
-    if let Err(err) = state
-        .idempotency
-        .complete(pending, status, body, version)
-        .await
+    if let Some((status, body, version)) = kept
+        && let Err(err) = state
+            .idempotency
+            .complete(pending, status, body, version)
+            .await
     {
         tracing::error!(error = %err, "could not keep the answer for its idempotency key");
     }
     result.map(output_response)
+}
+
+/// What makes a call the same call: its context and its input.
+fn fingerprint(context: &CallContext, input: &[u8]) -> Vec<u8> {
+    let mut request = serde_json::json!([context.agent, context.channel, context.customer,])
+        .to_string()
+        .into_bytes();
+    request.push(0);
+    request.extend_from_slice(input);
+    request
 }
 
 /// Runs one call through the pipeline, without an idempotency key.

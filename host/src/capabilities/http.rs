@@ -165,8 +165,6 @@ pub async fn send(
         })?;
         builder = builder.header(name, value);
     }
-    // The call's deadline bounds this request too (the runtime ends the whole
-    // call when it passes); this timeout is the tighter per-request budget.
     let breaker = caps.services.upstreams.of(&target);
     let permit = breaker.acquire(Instant::now()).map_err(|open| {
         ConnectorError::transient(
@@ -177,7 +175,9 @@ pub async fn send(
             ),
         )
     })?;
-    let budget = caps.grants.limits.http_timeout;
+    // The call's deadline bounds this request too, so a hung upstream times
+    // out here (and counts against its breaker) rather than in the runtime.
+    let budget = caps.grants.limits.http_timeout.min(caps.remaining());
     let cap = caps.grants.limits.http_response_bytes;
     let started = Instant::now();
     let exchange = async {

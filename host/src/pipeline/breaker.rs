@@ -257,11 +257,6 @@ impl CircuitBreaker {
         }
     }
 
-    /// The policy this breaker runs under.
-    pub fn policy(&self) -> &BreakerPolicy {
-        &self.shared.policy
-    }
-
     /// Leave to make one call at `now`, or how long to wait before asking again.
     pub fn acquire(&self, now: Instant) -> Result<Permit, Open> {
         let mut core = self.shared.lock();

@@ -69,20 +69,16 @@ impl Idempotency {
         }
     }
 
-    /// How long answers are kept.
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
-    /// Claims `key` for a call of `operation` of `connector` by `tenant`
-    /// with the request `body`.
+    /// Claims `key` for a call of `operation` of `connector` by `tenant`;
+    /// `request` is everything that makes the call what it is (its input and
+    /// context), so the same key with another request is refused.
     pub async fn claim(
         &self,
         tenant: &str,
         connector: &str,
         operation: &str,
         key: &str,
-        body: &[u8],
+        request: &[u8],
     ) -> Result<Claim, ClaimError> {
         if key.is_empty()
             || key.len() > MAX_KEY_BYTES
@@ -91,27 +87,31 @@ impl Idempotency {
             return Err(ClaimError::InvalidKey(InvalidKey));
         }
         let scoped = [tenant, connector, operation, key].join("\0");
-        let request_hash = sha256_hex(body);
-        let store = self.store.clone();
-        let lookup = scoped.clone();
-        let stored = blocking(move || store.get_idempotent(&lookup)).await?;
-        let oldest = now_ms().saturating_sub(crate::runtime::limits::millis(self.ttl));
-        if let Some(stored) = stored.filter(|s| s.stored_at_ms >= oldest) {
-            return Ok(if stored.request_hash == request_hash {
-                Claim::Replay(stored)
-            } else {
-                Claim::Mismatch
-            });
-        }
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if !running.insert(scoped.clone()) {
+        let request_hash = sha256_hex(request);
+        // The slot first, the store second: a call finishing in between has
+        // stored its answer before freeing the slot, so it is found.
+        let inserted = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(scoped.clone());
+        if !inserted {
             return Ok(Claim::InProgress);
         }
-        Ok(Claim::Fresh(Pending {
+        let pending = Pending {
             key: scoped,
             request_hash,
             running: self.running.clone(),
-        }))
+        };
+        let store = self.store.clone();
+        let lookup = pending.key.clone();
+        let stored = blocking(move || store.get_idempotent(&lookup)).await?;
+        let oldest = now_ms().saturating_sub(crate::runtime::limits::millis(self.ttl));
+        Ok(match stored.filter(|s| s.stored_at_ms >= oldest) {
+            Some(stored) if stored.request_hash == pending.request_hash => Claim::Replay(stored),
+            Some(_) => Claim::Mismatch,
+            None => Claim::Fresh(pending),
+        })
     }
 
     /// Keeps a final answer for replays; a transient one (429, 5xx) is not

@@ -85,10 +85,8 @@ pub enum PipelineError {
     /// The call failed (after any retries).
     #[error("{error}")]
     Call {
-        /// The last failure.
+        /// The failure that ended it.
         error: CallError,
-        /// Tries made.
-        attempts: u32,
     },
 }
 
@@ -133,7 +131,7 @@ impl ConnectorPipeline {
         let cache_ttl = op_policy.cache_ttl_ms.map(Duration::from_millis);
         let cache_key = cache_ttl.map(|_| {
             CacheKey::new(
-                &call.loaded.manifest.version,
+                &call.loaded.package_hash,
                 call.operation,
                 call.context.tenant.as_str(),
                 call.input,
@@ -187,6 +185,7 @@ impl ConnectorPipeline {
         let loaded = call.loaded;
         let deadline = Instant::now() + loaded.grants.limits.deadline;
         let mut attempts = 0;
+        let mut earlier: Option<CallError> = None;
         loop {
             attempts += 1;
             let upstream = Arc::new(UpstreamReport::default());
@@ -211,6 +210,14 @@ impl ConnectorPipeline {
                         },
                     });
                 }
+                // A retry cut off by the deadline says less than the failure
+                // that led to it.
+                Err(CallError::DeadlineExceeded { .. }) if earlier.is_some() => {
+                    let error = earlier.take().unwrap_or(CallError::DeadlineExceeded {
+                        deadline_ms: crate::runtime::limits::millis(loaded.grants.limits.deadline),
+                    });
+                    return Err(PipelineError::Call { error });
+                }
                 Err(error) => error,
             };
             let time_left = deadline.saturating_duration_since(Instant::now());
@@ -225,8 +232,11 @@ impl ConnectorPipeline {
                 })
                 .flatten();
             match delay {
-                Some(delay) => tokio::time::sleep(delay).await,
-                None => return Err(PipelineError::Call { error, attempts }),
+                Some(delay) => {
+                    earlier = Some(error);
+                    tokio::time::sleep(delay).await;
+                }
+                None => return Err(PipelineError::Call { error }),
             }
         }
     }
@@ -258,7 +268,7 @@ impl ConnectorPipeline {
                 runtime
                     .invoke(&loaded.prepared, &loaded.grants, invocation)
                     .await
-                    .map_err(|error| PipelineError::Call { error, attempts: 1 })?
+                    .map_err(|error| PipelineError::Call { error })?
                     .into()
             }
         };
@@ -316,6 +326,9 @@ pub struct PipelineView {
     pub cached_outputs: u64,
 }
 
+/// The code the http capability gives while an upstream's breaker is open.
+pub const UPSTREAM_CIRCUIT_OPEN: &str = "circuit_open";
+
 /// Whether a failure may succeed if tried again: a connector error it
 /// calls retryable (an upstream 429 or 5xx, a timeout) or a full instance pool.
 fn is_retryable(err: &CallError) -> bool {
@@ -327,10 +340,12 @@ fn is_retryable(err: &CallError) -> bool {
 }
 
 /// Whether a failure says something about the connector's health (for the
-/// breaker and the canary): a business answer, a full pool and a drain cut-off do not.
+/// breaker and the canary): a business answer, a full pool, a drain cut-off
+/// and an upstream whose own breaker is open (shared by every connector
+/// calling it) do not.
 pub fn counts_against(err: &CallError) -> bool {
     match err {
-        CallError::Connector(err) => err.retryable,
+        CallError::Connector(err) => err.retryable && err.code != UPSTREAM_CIRCUIT_OPEN,
         CallError::CapacityExhausted | CallError::VersionUnloaded => false,
         _ => true,
     }

@@ -50,7 +50,7 @@ impl Pipelines {
         })
     }
 
-    /// The settings in force for the connector `loaded` belongs to.
+    /// The settings in force for the connector whose active version is `loaded`.
     fn policy_of(&self, loaded: &LoadedConnector) -> Arc<PipelinePolicy> {
         self.overrides
             .read()
@@ -60,11 +60,12 @@ impl Pipelines {
             .unwrap_or_else(|| loaded.manifest.pipeline.clone())
     }
 
-    /// The pipeline of the connector `loaded` belongs to; rebuilt (fresh
-    /// buckets, breakers and cache) when the settings in force changed.
-    pub fn of(&self, loaded: &LoadedConnector) -> Arc<ConnectorPipeline> {
-        let name = loaded.manifest.name.as_str();
-        let policy = self.policy_of(loaded);
+    /// The pipeline of the connector whose active version is `active`, under
+    /// the override or that version's settings; rebuilt (fresh buckets,
+    /// breakers and cache) when the settings in force changed.
+    pub fn of(&self, active: &LoadedConnector) -> Arc<ConnectorPipeline> {
+        let name = active.manifest.name.as_str();
+        let policy = self.policy_of(active);
         let current = self
             .connectors
             .read()
