@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{Stats, dist, install, measure, run_load, stats};
+use common::{Stats, dist, install, measure, run_load, serve_logistics, stats};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -238,38 +238,7 @@ async fn http_throughput() {
         switchboard_sandbox::Sandbox::start(switchboard_sandbox::SandboxConfig::ephemeral())
             .await
             .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let app = App::open(HostConfig::new(data.path().to_owned())).unwrap();
-    let package = read_package(&dist().join("plugins/logistics-tracking")).unwrap();
-    install(&app.state.registry, package).await;
-    let registry = app.state.registry.clone();
-    let key = |k: &str| switchboard::names::SettingKey::parse(k).unwrap();
-    registry
-        .set_setting(
-            "logistics-tracking",
-            switchboard::store::SettingKind::Config,
-            &key("base_url"),
-            Some(sandbox.logistics_url()),
-        )
-        .await
-        .unwrap();
-    registry
-        .set_setting(
-            "logistics-tracking",
-            switchboard::store::SettingKind::Secret,
-            &key("api_key"),
-            Some(switchboard_sandbox::LOGISTICS_API_KEY.into()),
-        )
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/v1/connectors/logistics-tracking/operations/track",
-        listener.local_addr().unwrap()
-    );
-    app.load_connectors().await.unwrap();
-    let router = app.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let url = serve_logistics(&sandbox).await;
 
     let connections = 64;
     let load = run_load(connections, Duration::from_secs(http_seconds()), |worker| {

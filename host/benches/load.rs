@@ -19,9 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{dist, install, stats};
-use switchboard::app::{App, HostConfig};
-use switchboard::registry::plugins_dir::read_package;
+use common::{serve_logistics, stats};
 use switchboard_sandbox::{FaultConfig, Sandbox, SandboxConfig};
 
 /// At most this share of calls may fail.
@@ -148,48 +146,6 @@ async fn step(url: &str, rate: u64, seconds: u64) -> Step {
     }
 }
 
-async fn start_host(sandbox: &Sandbox) -> String {
-    let data = tempfile::tempdir().unwrap();
-    let app = App::open(HostConfig::new(data.path().to_owned())).unwrap();
-    app.load_connectors().await.unwrap();
-    let registry = app.state.registry.clone();
-    install(
-        &registry,
-        read_package(&dist().join("plugins/logistics-tracking")).unwrap(),
-    )
-    .await;
-    let key = |k: &str| switchboard::names::SettingKey::parse(k).unwrap();
-    for (kind, name, value) in [
-        (
-            switchboard::store::SettingKind::Config,
-            "base_url",
-            sandbox.logistics_url(),
-        ),
-        (
-            switchboard::store::SettingKind::Secret,
-            "api_key",
-            switchboard_sandbox::LOGISTICS_API_KEY.to_owned(),
-        ),
-    ] {
-        registry
-            .set_setting("logistics-tracking", kind, &key(name), Some(value))
-            .await
-            .unwrap();
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/v1/connectors/logistics-tracking/operations/track",
-        listener.local_addr().unwrap()
-    );
-    let router = app.router();
-    tokio::spawn(async move {
-        let _data = data;
-        let _app = app;
-        axum::serve(listener, router).await.unwrap()
-    });
-    url
-}
-
 fn header() {
     println!(
         "| rate /s | seconds | calls | achieved /s | failed | failed % | p50 ms | p99 ms | held | failures by status |"
@@ -209,7 +165,7 @@ fn main() {
             failure_rate: 0.02,
             ..FaultConfig::default()
         });
-        let url = start_host(&sandbox).await;
+        let url = serve_logistics(&sandbox).await;
         step(&url, 50, 2).await;
 
         let seconds = env_u64("BENCH_LOAD_SECONDS", 60);

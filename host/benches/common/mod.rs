@@ -127,3 +127,49 @@ where
     load.elapsed = started.elapsed();
     load
 }
+
+/// A host serving `logistics-tracking` against `sandbox`'s provider, on a
+/// fresh data directory, listening on loopback; returns the `track` URL.
+/// The host lives until the process ends.
+pub async fn serve_logistics(sandbox: &switchboard_sandbox::Sandbox) -> String {
+    let data = tempfile::tempdir().unwrap();
+    let app =
+        switchboard::app::App::open(switchboard::app::HostConfig::new(data.path().to_owned()))
+            .unwrap();
+    app.load_connectors().await.unwrap();
+    let registry = app.state.registry.clone();
+    let package = switchboard::registry::plugins_dir::read_package(
+        &dist().join("plugins/logistics-tracking"),
+    )
+    .unwrap();
+    install(&registry, package).await;
+    for (kind, name, value) in [
+        (
+            switchboard::store::SettingKind::Config,
+            "base_url",
+            sandbox.logistics_url(),
+        ),
+        (
+            switchboard::store::SettingKind::Secret,
+            "api_key",
+            switchboard_sandbox::LOGISTICS_API_KEY.to_owned(),
+        ),
+    ] {
+        let key = switchboard::names::SettingKey::parse(name).unwrap();
+        registry
+            .set_setting("logistics-tracking", kind, &key, Some(value))
+            .await
+            .unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/v1/connectors/logistics-tracking/operations/track",
+        listener.local_addr().unwrap()
+    );
+    let router = app.router();
+    tokio::spawn(async move {
+        let _kept = (data, app);
+        axum::serve(listener, router).await.unwrap()
+    });
+    url
+}
