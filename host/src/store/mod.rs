@@ -2,7 +2,7 @@
 //!
 //! Everything that must survive a restart — connector packages, versions and
 //! deployments, config and secrets, connector key-value data, emitted events,
-//! the audit log — is reached
+//! the audit log, idempotency answers, pipeline overrides — is reached
 //! through the traits here. [`SledStore`] is the embedded implementation and the
 //! only code that touches sled; a clustered store implements the same traits.
 //! Per-host state (instance pools, compiled code) is not kept here.
