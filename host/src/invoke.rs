@@ -12,7 +12,6 @@ use crate::model::CallContext;
 use crate::pipeline::{PipelineCall, PipelineError, Pipelines, Served, counts_against};
 use crate::registry::Registry;
 use crate::registry::canary::Side;
-use crate::runtime::call::CallError;
 
 /// A successful call.
 #[derive(Debug, Clone)]
@@ -54,12 +53,9 @@ pub enum InvokeError {
         /// What is wrong, with JSON pointers.
         violations: String,
     },
-    /// The call itself failed.
+    /// The pipeline refused the call, the breaker is open, or the call failed.
     #[error("{0}")]
-    Call(#[from] CallError),
-    /// The pipeline refused the call or the breaker is open.
-    #[error("{0}")]
-    Pipeline(PipelineError),
+    Pipeline(#[from] PipelineError),
 }
 
 /// One call to invoke.
@@ -129,8 +125,8 @@ pub async fn invoke(
     };
     // The active version's settings govern the connector's pipeline, so a
     // canary with other settings does not flip it back and forth.
-    let active = registry.get(connector).unwrap_or_else(|| loaded.clone());
-    let result = pipelines.of(&active).call(registry.runtime(), call).await;
+    let pipeline = pipelines.of(&routed.active);
+    let result = pipeline.call(registry.runtime(), call).await;
     let side = routed.side;
     // What the version did for the caller: ran (well or not), or refused
     // the call with its breaker open (and no fallback), which counts as a
@@ -144,10 +140,7 @@ pub async fn invoke(
     if let Some(failed) = counted {
         registry.finish(routed, started.elapsed(), failed);
     }
-    let answer = result.map_err(|err| match err {
-        PipelineError::Call { error, .. } => InvokeError::Call(error),
-        other => InvokeError::Pipeline(other),
-    })?;
+    let answer = result?;
     Ok(InvokeOutput {
         output: answer.output,
         version: loaded.manifest.version.clone(),

@@ -13,13 +13,12 @@ use serde_json::{Value, json};
 
 use super::invoke::body_error;
 use super::{ApiError, AppState};
-use crate::capabilities::now_ms;
 use crate::names::{ConnectorName, SettingKey};
 use crate::pipeline::OverrideError;
 use crate::pipeline::policy::PipelinePolicy;
 use crate::registry::LoadedConnector;
 use crate::registry::lifecycle::{Activation, Actor, Package};
-use crate::store::{AuditRecord, InstallSource, SettingKind, blocking};
+use crate::store::{InstallSource, SettingKind};
 
 fn not_installed(name: &str) -> ApiError {
     ApiError::new(
@@ -269,9 +268,19 @@ pub async fn set_pipeline(
             OverrideError::Invalid(message) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_pipeline", message)
             }
-            OverrideError::Store(err) => storage_unavailable(&err),
+            OverrideError::Store(err) => err.into(),
         })?;
-    audit(&state, "pipeline.overridden", &name, detail).await;
+    let connector_name = &c.manifest.name;
+    state
+        .registry
+        .audit(
+            Actor::Api,
+            "pipeline.overridden",
+            connector_name,
+            None,
+            detail,
+        )
+        .await;
     Ok(Json(json!(state.pipelines.of(&c).view())))
 }
 
@@ -280,40 +289,22 @@ pub async fn reset_pipeline(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    connector(&state, &name)?;
-    let existed = state
-        .pipelines
-        .remove_override(&name)
-        .await
-        .map_err(|err| storage_unavailable(&err))?;
+    let c = connector(&state, &name)?;
+    let existed = state.pipelines.remove_override(&name).await?;
     if existed {
-        audit(&state, "pipeline.reset", &name, String::new()).await;
+        let connector_name = &c.manifest.name;
+        state
+            .registry
+            .audit(
+                Actor::Api,
+                "pipeline.reset",
+                connector_name,
+                None,
+                String::new(),
+            )
+            .await;
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn storage_unavailable(err: &crate::store::StoreError) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "storage_unavailable",
-        err.to_string(),
-    )
-}
-
-/// Appends an API change to the audit log; a failure is logged, not fatal.
-async fn audit(state: &AppState, action: &str, connector: &str, detail: String) {
-    let record = AuditRecord {
-        time_ms: now_ms(),
-        actor: "api".into(),
-        action: action.into(),
-        connector: connector.into(),
-        version: None,
-        detail,
-    };
-    let log = state.audit.clone();
-    if let Err(err) = blocking(move || log.append_audit(&record)).await {
-        tracing::error!(connector, action, error = %err, "could not write the audit record");
-    }
 }
 
 /// `GET /v1/connectors/{name}/config`: declared keys, values, and whether the operator set them.

@@ -22,6 +22,7 @@ use crate::registry::{InstallError, SettingError};
 use crate::runtime::LoadError;
 use crate::runtime::call::CallError;
 use crate::runtime::limits::LimitExceeded;
+use crate::store::StoreError;
 
 /// An error answer of the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,7 +247,6 @@ impl From<InvokeError> for ApiError {
                 "schema_violation",
                 message,
             ),
-            InvokeError::Call(call) => call.into(),
             InvokeError::Pipeline(PipelineError::Refused(Refused::RateLimited {
                 retry_after,
                 ..
@@ -336,6 +336,16 @@ impl From<SettingError> for ApiError {
                 message,
             ),
         }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            err.to_string(),
+        )
     }
 }
 

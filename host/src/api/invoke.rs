@@ -140,7 +140,7 @@ pub async fn answer(
         .await
         .map_err(|err| match err {
             ClaimError::InvalidKey(invalid) => invalid_key(&invalid),
-            ClaimError::Store(err) => storage_unavailable(&err),
+            ClaimError::Store(err) => err.into(),
         })?;
     let pending = match claim {
         Claim::Fresh(pending) => pending,
@@ -210,14 +210,6 @@ pub async fn run(
         idempotency_key,
     };
     Ok(crate::invoke::invoke(&state.registry, &state.pipelines, request).await?)
-}
-
-fn storage_unavailable(err: &crate::store::StoreError) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "storage_unavailable",
-        err.to_string(),
-    )
 }
 
 /// An error as kept for replays: its code, message and retryability.

@@ -17,7 +17,7 @@ use super::{ApiError, AppState};
 use crate::registry::canary::FULL_WEIGHT_BP;
 use crate::registry::lifecycle::{Actor, CanarySpec};
 use crate::registry::view::DeploymentView;
-use crate::store::AuditRecord;
+use crate::store::{AuditRecord, blocking};
 
 /// Parses a JSON body; an empty body is `T::default()`.
 fn json_body<T: DeserializeOwned + Default>(
@@ -198,16 +198,7 @@ pub async fn audit(
     let mut from = query.from;
     for _ in 0..AUDIT_PAGES_PER_REQUEST {
         let audit = state.audit.clone();
-        let page = tokio::task::spawn_blocking(move || audit.read_audit(from, AUDIT_PAGE))
-            .await
-            .map_err(|err| ApiError::internal(&err.to_string()))?
-            .map_err(|err| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "storage_unavailable",
-                    err.to_string(),
-                )
-            })?;
+        let page = blocking(move || audit.read_audit(from, AUDIT_PAGE)).await?;
         let exhausted = page.len() < AUDIT_PAGE;
         for (sequence, record) in page {
             from = sequence + 1;

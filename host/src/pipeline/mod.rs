@@ -128,7 +128,9 @@ impl ConnectorPipeline {
             .admit(call.context.tenant.as_str())
             .map_err(PipelineError::Refused)?;
         let op_policy = self.policy.operation(call.operation);
-        let cache_ttl = op_policy.cache_ttl_ms.map(Duration::from_millis);
+        let cache_ttl = op_policy
+            .and_then(|p| p.cache_ttl_ms)
+            .map(Duration::from_millis);
         let cache_key = cache_ttl.map(|_| {
             CacheKey::new(
                 &call.loaded.package_hash,
@@ -152,7 +154,7 @@ impl ConnectorPipeline {
                     .fallback(
                         runtime,
                         &call,
-                        op_policy.fallback.as_ref(),
+                        op_policy.and_then(|p| p.fallback.as_ref()),
                         open.retry_after,
                     )
                     .await;
@@ -170,18 +172,26 @@ impl ConnectorPipeline {
                 latency: started.elapsed(),
             },
         );
-        let answer = result?;
+        let (output, attempts) = result?;
+        let cacheable = cache_key.is_some();
         if let (Some(key), Some(ttl)) = (cache_key, cache_ttl) {
-            self.cache.put(key, answer.output.clone(), ttl);
+            self.cache.put(key, output.clone(), ttl);
         }
-        Ok(answer)
+        Ok(Answer {
+            output,
+            served: Served::Ran {
+                attempts,
+                cacheable,
+            },
+        })
     }
 
+    /// The output and the number of tries it took.
     async fn run_with_retries(
         &self,
         runtime: &Runtime,
         call: &PipelineCall<'_>,
-    ) -> Result<Answer, PipelineError> {
+    ) -> Result<(Arc<str>, u32), PipelineError> {
         let loaded = call.loaded;
         let deadline = Instant::now() + loaded.grants.limits.deadline;
         let mut attempts = 0;
@@ -200,25 +210,15 @@ impl ConnectorPipeline {
                 .invoke(&loaded.prepared, &loaded.grants, invocation)
                 .await
             {
-                Ok(output) => {
-                    let cacheable = self.policy.operation(call.operation).cache_ttl_ms.is_some();
-                    return Ok(Answer {
-                        output: output.into(),
-                        served: Served::Ran {
-                            attempts,
-                            cacheable,
-                        },
-                    });
-                }
-                // A retry cut off by the deadline says less than the failure
-                // that led to it.
-                Err(CallError::DeadlineExceeded { .. }) if earlier.is_some() => {
-                    let error = earlier.take().unwrap_or(CallError::DeadlineExceeded {
-                        deadline_ms: crate::runtime::limits::millis(loaded.grants.limits.deadline),
-                    });
-                    return Err(PipelineError::Call { error });
-                }
-                Err(error) => error,
+                Ok(output) => return Ok((output.into(), attempts)),
+                Err(error) => match (error, earlier.take()) {
+                    // A retry cut off by the deadline says less than the
+                    // failure that led to it.
+                    (CallError::DeadlineExceeded { .. }, Some(earlier)) => {
+                        return Err(PipelineError::Call { error: earlier });
+                    }
+                    (error, _) => error,
+                },
             };
             let time_left = deadline.saturating_duration_since(Instant::now());
             let delay = (call.may_retry && is_retryable(&error))

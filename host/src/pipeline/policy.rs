@@ -129,9 +129,9 @@ impl PipelinePolicy {
         Ok(())
     }
 
-    /// The settings of `operation` (defaults when it has none).
-    pub fn operation(&self, operation: &str) -> OperationPolicy {
-        self.operations.get(operation).cloned().unwrap_or_default()
+    /// The settings of `operation`, if it has any.
+    pub fn operation(&self, operation: &str) -> Option<&OperationPolicy> {
+        self.operations.get(operation)
     }
 }
 
@@ -156,16 +156,16 @@ mod tests {
             "#,
         );
         assert_eq!(
-            policy.operation("track").fallback,
+            policy.operation("track").and_then(|p| p.fallback.clone()),
             Some(Fallback::Value(
                 serde_json::json!({ "status": "unknown", "events": [] })
             ))
         );
         assert_eq!(
-            policy.operation("quote").fallback,
+            policy.operation("quote").and_then(|p| p.fallback.clone()),
             Some(Fallback::Operation("track".into()))
         );
-        assert_eq!(policy.operation("other"), OperationPolicy::default());
+        assert_eq!(policy.operation("other"), None);
         assert!(policy.check(&["track", "quote"]).is_ok());
     }
 

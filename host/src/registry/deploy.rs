@@ -219,7 +219,7 @@ impl Registry {
     }
 
     /// Appends to the audit log; a failure is logged, never fatal to the change.
-    pub(super) async fn audit(
+    pub async fn audit(
         &self,
         actor: Actor,
         action: &str,

@@ -136,6 +136,8 @@ pub struct RoutedCanary {
 pub struct Routed {
     /// The version serving the call.
     pub loaded: Arc<LoadedConnector>,
+    /// The connector's active version (whose settings govern its pipeline).
+    pub active: Arc<LoadedConnector>,
     /// Which side of a canary took it, if one runs.
     pub side: Option<Side>,
     canary: Option<(Arc<CanaryMonitor>, u64)>,
@@ -247,6 +249,7 @@ impl Registry {
         let in_flight = loaded.stats.begin();
         Some(Routed {
             loaded,
+            active: route.active.clone(),
             side,
             canary,
             _in_flight: in_flight,
