@@ -7,7 +7,7 @@ dist="$repo/dist"
 
 # Bundled connectors (served by `scripts/run`) and test fixtures (tests only).
 bundled_connectors=(plugins/logistics-tracking plugins/payment-link)
-fixture_connectors=(tests/connectors/echo tests/connectors/misbehaving)
+fixture_connectors=(tests/connectors/echo tests/connectors/misbehaving tests/connectors/relay)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -10,6 +10,8 @@ use anyhow::Context;
 
 use crate::api::{AppState, BodyLimits, router};
 use crate::capabilities::{HostServices, now_ms};
+use crate::events::dispatcher::{self, DispatcherHandle};
+use crate::events::{EventIngest, EventSettings, Events};
 use crate::pipeline::Pipelines;
 use crate::pipeline::idempotency::Idempotency;
 use crate::registry::lifecycle::Activation;
@@ -49,6 +51,8 @@ pub struct HostConfig {
     pub watch_quiet: Duration,
     /// How long answers to calls with an idempotency key are kept.
     pub idempotency_ttl: Duration,
+    /// Retries, concurrency and failure handling of event deliveries.
+    pub events: EventSettings,
 }
 
 impl HostConfig {
@@ -66,6 +70,7 @@ impl HostConfig {
             watch_plugins_dir: true,
             watch_quiet: Duration::from_millis(500),
             idempotency_ttl: Duration::from_secs(24 * 60 * 60),
+            events: EventSettings::default(),
         }
     }
 }
@@ -77,6 +82,7 @@ pub struct App {
     /// The embedded store.
     pub store: Arc<SledStore>,
     config: HostConfig,
+    dispatcher: tokio::sync::Mutex<Option<DispatcherHandle>>,
 }
 
 /// What loading connectors at start did.
@@ -100,7 +106,12 @@ impl App {
             SledStore::open(&store_dir)
                 .with_context(|| format!("opening the store in {}", store_dir.display()))?,
         );
-        let services = Arc::new(HostServices::new(store.clone(), store.clone())?);
+        let ingest = Arc::new(EventIngest::new(store.clone()).context("reading the event log")?);
+        let events = Arc::new(
+            Events::open(store.clone(), ingest.clone(), config.events.clone())
+                .context("reading rules, subscriptions and hook settings")?,
+        );
+        let services = Arc::new(HostServices::new(store.clone(), ingest)?);
         let mut ceilings = config.ceilings.clone();
         ceilings.memory_bytes = ceilings.memory_bytes.min(config.engine.max_memory_bytes);
         config
@@ -125,6 +136,7 @@ impl App {
                 Pipelines::open(store.clone()).context("reading the pipeline overrides")?,
             ),
             idempotency: Arc::new(Idempotency::new(store.clone(), config.idempotency_ttl)),
+            events,
             ready: Arc::new(AtomicBool::new(false)),
             limits: config.body_limits,
         };
@@ -132,6 +144,7 @@ impl App {
             state,
             store,
             config,
+            dispatcher: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -167,6 +180,28 @@ impl App {
         Ok(report)
     }
 
+    /// Starts dispatching events to rules, subscriptions and connectors.
+    /// Start it after [`App::load_connectors`], so connectors that subscribe
+    /// to events are known when the first events fan out.
+    pub async fn start_dispatching(&self) -> anyhow::Result<()> {
+        let mut running = self.dispatcher.lock().await;
+        if running.is_none() {
+            *running = Some(dispatcher::start(
+                self.state.events.clone(),
+                self.state.registry.clone(),
+                self.state.pipelines.clone(),
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Stops dispatching; what was in flight is attempted again at the next start.
+    pub async fn stop_dispatching(&self) {
+        if let Some(running) = self.dispatcher.lock().await.take() {
+            running.stop().await;
+        }
+    }
+
     /// The API router.
     pub fn router(&self) -> axum::Router {
         router(self.state.clone())
@@ -186,9 +221,13 @@ impl App {
         println!("switchboard listening on http://{address}");
         let app = Arc::new(self);
         let server = tokio::spawn(
-            axum::serve(listener, app.router().into_make_service())
-                .with_graceful_shutdown(shutdown)
-                .into_future(),
+            axum::serve(
+                listener,
+                app.router()
+                    .into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .into_future(),
         );
         // Watching starts first, so a package dropped in while loading is not missed.
         let watcher = app.watch_plugins_dir()?;
@@ -203,9 +242,11 @@ impl App {
             report.installed.len(),
             report.elapsed.as_millis()
         );
+        app.start_dispatching().await?;
         let sweeper = tokio::spawn(sweep(app.store.clone(), app.state.clone()));
         let served = server.await.context("the server task failed")?;
         sweeper.abort();
+        app.stop_dispatching().await;
         if let Some(watcher) = watcher {
             watcher.abort();
         }

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod app;
 pub mod capabilities;
+pub mod events;
 pub mod invoke;
 pub mod model;
 pub mod names;

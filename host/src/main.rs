@@ -12,6 +12,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard::app::{App, HostConfig};
+use switchboard::events::EventSettings;
+use switchboard::events::schedule::{RetrySchedule, parse_duration};
 use switchboard::registry::canary::RollbackPolicy;
 use switchboard::registry::lifecycle::Activation;
 use switchboard::registry::plugins_dir::{SIGNATURE_FILE, read_package};
@@ -36,7 +38,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the host.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the sandbox upstreams (fake logistics and payment providers).
     Sandbox(SandboxArgs),
     /// Install, activate, canary, promote, abort or roll back on a running host.
@@ -137,6 +139,19 @@ struct ServeArgs {
     /// How long answers to calls with an `Idempotency-Key` are kept, in hours.
     #[arg(long, default_value_t = 24)]
     idempotency_ttl_hours: u64,
+    /// Waits between attempts of an event delivery, comma-separated (`ms`, `s`,
+    /// `m`, `h`); when they are used up the delivery goes to the dead-letter queue.
+    #[arg(long, default_value = "5s,5m,30m,2h,5h,10h,10h")]
+    delivery_retries: String,
+    /// How long a subscriber has to answer one delivery, in milliseconds.
+    #[arg(long, default_value_t = 15_000)]
+    delivery_timeout_ms: u64,
+    /// Failed attempts in a row after which `switchboard.subscription_failing` is raised.
+    #[arg(long, default_value_t = 5)]
+    subscription_failing_after: u32,
+    /// How long a subscription may fail without a success before it is disabled (`ms`, `s`, `m`, `h`).
+    #[arg(long, default_value = "120h")]
+    subscription_disable_after: String,
 }
 
 #[derive(clap::Args)]
@@ -221,6 +236,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.watch_plugins_dir = !args.no_watch;
     config.idempotency_ttl =
         Duration::from_secs(args.idempotency_ttl_hours.clamp(1, 24 * 365) * 3600);
+    config.events = EventSettings {
+        retries: RetrySchedule::parse(&args.delivery_retries)
+            .map_err(|err| anyhow::anyhow!("--delivery-retries: {err}"))?,
+        request_timeout: Duration::from_millis(args.delivery_timeout_ms.max(1)),
+        failing_after: args.subscription_failing_after.max(1),
+        disable_after: parse_duration(&args.subscription_disable_after)
+            .map_err(|err| anyhow::anyhow!("--subscription-disable-after: {err}"))?,
+        ..EventSettings::default()
+    };
     let lifecycle = &mut config.lifecycle;
     lifecycle.drain_deadline = Duration::from_millis(args.drain_deadline_ms);
     lifecycle.trusted_keys = TrustedKeys::parse(&args.trusted_keys)
@@ -287,7 +311,7 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
     let result = match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Sandbox(args) => sandbox(args).await,
         Command::Ctl { url, command } => ctl::run(&url, command).await,
         Command::Keygen { secret_key_file } => keygen(&secret_key_file),

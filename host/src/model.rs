@@ -107,3 +107,27 @@ pub struct HttpResponse {
     /// Raw body.
     pub body: Vec<u8>,
 }
+
+/// A normalized event crossing the connector boundary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Unique id; for provider events, the provider's own.
+    pub id: String,
+    /// Dotted kind.
+    pub kind: String,
+    /// What it is about, if anything.
+    pub subject: Option<String>,
+    /// When it happened, in milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// The JSON payload, as text.
+    pub data: String,
+}
+
+/// What a connector returned for a webhook it accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookOutcome {
+    /// The reply for the provider.
+    pub response: HttpResponse,
+    /// The events the webhook carried.
+    pub events: Vec<Event>,
+}

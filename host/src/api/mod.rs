@@ -6,7 +6,9 @@
 mod batch;
 mod connectors;
 pub mod error;
+mod events;
 mod health;
+mod hooks;
 mod invoke;
 mod lifecycle;
 mod openapi;
@@ -22,6 +24,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::events::Events;
 use crate::pipeline::Pipelines;
 use crate::pipeline::idempotency::Idempotency;
 use crate::registry::Registry;
@@ -61,6 +64,8 @@ pub struct AppState {
     pub pipelines: Arc<Pipelines>,
     /// Answers kept for idempotency keys.
     pub idempotency: Arc<Idempotency>,
+    /// Webhooks, the event log, rules, subscriptions and deliveries.
+    pub events: Arc<Events>,
     /// Whether start-up (restoring and loading connectors) has finished.
     pub ready: Arc<AtomicBool>,
     /// Body size limits.
@@ -144,6 +149,59 @@ pub fn router(state: AppState) -> Router {
             post(lifecycle::abort).layer(DefaultBodyLimit::max(limits.setting_bytes)),
         )
         .route("/v1/audit", get(lifecycle::audit))
+        .route(
+            "/v1/hooks/{connector}/{hook}",
+            axum::routing::any(hooks::receive).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/v1/connectors/{name}/hooks", get(hooks::list))
+        .route(
+            "/v1/connectors/{name}/hooks/{hook}",
+            put(hooks::put)
+                .delete(hooks::reset)
+                .layer(DefaultBodyLimit::max(limits.setting_bytes)),
+        )
+        .route(
+            "/v1/events",
+            get(events::list)
+                .post(events::inject)
+                .layer(DefaultBodyLimit::max(limits.invoke_bytes)),
+        )
+        .route("/v1/events/{sequence}", get(events::get))
+        .route("/v1/deliveries", get(events::deliveries))
+        .route("/v1/deliveries/{id}", get(events::delivery))
+        .route("/v1/dlq", get(events::dead_letters))
+        .route("/v1/dlq/{id}", delete(events::discard_dead))
+        .route("/v1/dlq/{id}/retry", post(events::retry_dead))
+        .route(
+            "/v1/rules",
+            get(events::rules)
+                .post(events::create_rule)
+                .layer(DefaultBodyLimit::max(limits.setting_bytes)),
+        )
+        .route(
+            "/v1/rules/{id}",
+            get(events::rule)
+                .put(events::put_rule)
+                .delete(events::delete_rule)
+                .layer(DefaultBodyLimit::max(limits.setting_bytes)),
+        )
+        .route(
+            "/v1/subscriptions",
+            get(events::subscriptions)
+                .post(events::create_subscription)
+                .layer(DefaultBodyLimit::max(limits.setting_bytes)),
+        )
+        .route(
+            "/v1/subscriptions/{id}",
+            get(events::subscription)
+                .put(events::put_subscription)
+                .delete(events::delete_subscription)
+                .layer(DefaultBodyLimit::max(limits.setting_bytes)),
+        )
+        .route(
+            "/v1/subscriptions/{id}/replay",
+            post(events::replay).layer(DefaultBodyLimit::max(limits.setting_bytes)),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             health::require_ready,

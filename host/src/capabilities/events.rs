@@ -1,20 +1,11 @@
 //! `events`: connectors emit events into the durable log.
 //!
-//! An event is on disk when `emit` returns. Dispatch to rules and subscribers
-//! reads the same log.
+//! An event is on disk when `emit` returns; the dispatcher hands it to rules,
+//! subscriptions and other connectors from there.
 
-use super::{CallCapabilities, now_ms};
-use crate::model::ConnectorError;
-use crate::store::{StoredEvent, blocking};
-
-/// Largest event payload, in bytes.
-pub const MAX_DATA_BYTES: usize = 256 << 10;
-/// Longest event kind, in bytes.
-pub const MAX_KIND_BYTES: usize = 128;
-
-fn invalid(message: String) -> ConnectorError {
-    ConnectorError::permanent("event_invalid", message)
-}
+use super::CallCapabilities;
+use crate::events::{EventsError, check_event};
+use crate::model::{ConnectorError, Event};
 
 /// Validates and durably stores one event; returns its id.
 pub async fn emit(
@@ -23,39 +14,28 @@ pub async fn emit(
     subject: Option<String>,
     data: String,
 ) -> Result<String, ConnectorError> {
-    let kind_ok = !kind.is_empty()
-        && kind.len() <= MAX_KIND_BYTES
-        && kind
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if !kind_ok {
-        return Err(invalid(format!(
-            "kind must be 1-{MAX_KIND_BYTES} ASCII letters, digits, '.', '_' and '-'"
-        )));
-    }
-    if data.len() > MAX_DATA_BYTES {
-        return Err(invalid(format!(
-            "data is {} bytes; the limit is {MAX_DATA_BYTES}",
-            data.len()
-        )));
-    }
-    serde_json::from_str::<serde::de::IgnoredAny>(&data)
-        .map_err(|err| invalid(format!("data is not JSON: {err}")))?;
-    let event = StoredEvent {
+    let event = Event {
         id: uuid::Uuid::new_v4().to_string(),
-        connector: caps.grants.name.to_string(),
-        tenant: caps.context.tenant.to_string(),
         kind,
         subject,
-        time_ms: now_ms(),
+        time_ms: super::now_ms(),
         data,
     };
-    let log = caps.services.events.clone();
+    check_event(&event).map_err(|err| ConnectorError::permanent("event_invalid", err))?;
     let id = event.id.clone();
-    match blocking(move || log.append_event(&event)).await {
-        Ok(_sequence) => Ok(id),
+    let stored = crate::store::StoredEvent {
+        id: event.id,
+        connector: caps.grants.name.to_string(),
+        tenant: caps.context.tenant.to_string(),
+        kind: event.kind,
+        subject: event.subject,
+        time_ms: event.time_ms,
+        data: event.data,
+    };
+    match caps.services.events.ingest(vec![stored]).await {
+        Ok(_) => Ok(id),
         Err(err) => {
-            tracing::error!(error = %err, "event log append failed");
+            tracing::error!(error = %EventsError::from(err), "event log append failed");
             Err(ConnectorError::transient(
                 "event_store_failed",
                 "the event log is unavailable",

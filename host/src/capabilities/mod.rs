@@ -16,12 +16,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::events::EventIngest;
 use crate::model::CallContext;
 use crate::names::ConnectorName;
 use crate::pipeline::breaker::BreakerPolicy;
 use crate::runtime::call::DrainDeadline;
 use crate::runtime::limits::Limits;
-use crate::store::{EventLog, KvStore};
+use crate::store::KvStore;
 
 pub use config::Settings;
 pub use http::HostAllowlist;
@@ -32,15 +33,15 @@ pub struct HostServices {
     pub http: reqwest::Client,
     /// Connector key-value data.
     pub kv: Arc<dyn KvStore>,
-    /// The durable event log.
-    pub events: Arc<dyn EventLog>,
+    /// The durable event log, through its group commit.
+    pub events: Arc<EventIngest>,
     /// A circuit breaker per upstream host.
     pub upstreams: http::UpstreamBreakers,
 }
 
 impl HostServices {
     /// Services over the given stores, with a fresh HTTP client.
-    pub fn new(kv: Arc<dyn KvStore>, events: Arc<dyn EventLog>) -> Result<Self, reqwest::Error> {
+    pub fn new(kv: Arc<dyn KvStore>, events: Arc<EventIngest>) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(30))

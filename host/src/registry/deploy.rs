@@ -99,8 +99,8 @@ impl Registry {
         tracing::info!(connector = %name, action, actor = actor.as_str(), detail, "deployment changed");
         self.audit(actor, action, name, version, detail).await;
         if let Some(event) = event {
-            let store = self.store.clone();
-            if let Err(err) = blocking(move || store.append_event(&event)).await {
+            let ingest = &self.runtime().services().events;
+            if let Err(err) = ingest.ingest(vec![event]).await {
                 tracing::error!(connector = %name, action, error = %err, "could not store the event");
             }
         }

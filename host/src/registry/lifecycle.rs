@@ -99,6 +99,8 @@ pub enum Actor {
     AutoRollback,
     /// Start-up, restoring what the store holds.
     Startup,
+    /// A provider's request to an inbound webhook.
+    Webhook,
 }
 
 impl Actor {
@@ -108,6 +110,7 @@ impl Actor {
             Actor::PluginsDir => "plugins-dir",
             Actor::AutoRollback => "auto-rollback",
             Actor::Startup => "startup",
+            Actor::Webhook => "webhook",
         }
     }
 }

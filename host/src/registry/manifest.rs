@@ -9,6 +9,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::capabilities::http::{AllowedHost, HostAllowlist};
+use crate::events::hooks::{HookPolicy, is_valid_hook_name};
+use crate::events::kinds::KindPattern;
 use crate::names::{ConnectorName, SettingKey};
 use crate::pipeline::policy::PipelinePolicy;
 use crate::runtime::limits::{LimitCeilings, LimitOverrides, Limits};
@@ -32,6 +34,10 @@ pub struct Manifest {
     pub limits: Limits,
     /// Rate limits, retries, breaker, cache and fallbacks (`[pipeline]`).
     pub pipeline: Arc<PipelinePolicy>,
+    /// The inbound webhooks it takes (`[hooks.<name>]`), with their checks.
+    pub hooks: BTreeMap<String, HookPolicy>,
+    /// The event kinds its `on-event` receives (`[events] subscribes`).
+    pub subscribes: Vec<KindPattern>,
     /// The manifest text as written, kept for the store.
     pub source: String,
 }
@@ -50,6 +56,17 @@ struct RawManifest {
     limits: LimitOverrides,
     #[serde(default)]
     pipeline: PipelinePolicy,
+    #[serde(default)]
+    hooks: BTreeMap<String, HookPolicy>,
+    #[serde(default)]
+    events: RawEvents,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvents {
+    #[serde(default)]
+    subscribes: Vec<KindPattern>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +123,16 @@ impl Manifest {
                 "`{dup}` is declared both as a config key and as a secret"
             )));
         }
+        for (hook, policy) in &raw.hooks {
+            if !is_valid_hook_name(hook) {
+                return Err(ManifestError(format!(
+                    "hooks.{hook}: a hook name is 1-64 of a-z, 0-9, `_` and `-`"
+                )));
+            }
+            policy
+                .check()
+                .map_err(|err| ManifestError(format!("hooks.{hook}: {err}")))?;
+        }
         let limits = raw
             .limits
             .resolve(defaults, ceilings)
@@ -119,6 +146,8 @@ impl Manifest {
             secrets: raw.capabilities.secrets,
             limits,
             pipeline: Arc::new(raw.pipeline),
+            hooks: raw.hooks,
+            subscribes: raw.events.subscribes,
             source: text.to_owned(),
         })
     }
@@ -183,7 +212,7 @@ deadline_ms = 3000
         let err = parse(text).expect_err("unknown field");
         assert_eq!(
             err.to_string(),
-            "invalid connector.toml: line 4, column 1: unknown field `memory`, expected one of `name`, `version`, `description`, `capabilities`, `config_defaults`, `limits`, `pipeline`"
+            "invalid connector.toml: line 4, column 1: unknown field `memory`, expected one of `name`, `version`, `description`, `capabilities`, `config_defaults`, `limits`, `pipeline`, `hooks`, `events`"
         );
     }
 
@@ -219,6 +248,28 @@ deadline_ms = 3000
                 .expect_err("too long")
                 .to_string()
                 .contains("limits.deadline_ms")
+        );
+    }
+
+    #[test]
+    fn hooks_and_subscriptions_are_read_and_checked() {
+        let text = "name = \"a\"\nversion = \"1.0.0\"\ndescription = \"d\"\n[hooks.calls]\nallow_ips = [\"10.0.0.0/8\"]\n[events]\nsubscribes = [\"call.*\"]\n";
+        let manifest = parse(text).expect("valid");
+        assert_eq!(manifest.hooks["calls"].allow_ips.len(), 1);
+        assert!(manifest.subscribes[0].matches("call.answered"));
+        let bad = text.replace("10.0.0.0/8", "10.0.0.0/80");
+        assert!(
+            parse(&bad)
+                .expect_err("bad cidr")
+                .to_string()
+                .contains("line 5")
+        );
+        let bad = text.replace("hooks.calls", "hooks.Calls");
+        assert!(
+            parse(&bad)
+                .expect_err("bad name")
+                .to_string()
+                .contains("hooks.Calls")
         );
     }
 

@@ -34,7 +34,7 @@ use crate::runtime::call::CallError;
 use crate::runtime::limits::{LimitCeilings, Limits};
 use crate::runtime::{LoadError, Runtime};
 use crate::store::{
-    AbortRecord, AuditLog, ConnectorStore, EventLog, SettingsStore, StoreError, VersionRecord,
+    AbortRecord, AuditLog, ConnectorStore, SettingsStore, StoreError, VersionRecord,
 };
 
 pub use loaded::{InFlight, LoadedConnector, StatsView, VersionStats};
@@ -70,8 +70,8 @@ impl From<StoreError> for InstallError {
 }
 
 /// The storage the registry needs.
-pub trait RegistryStore: ConnectorStore + SettingsStore + AuditLog + EventLog {}
-impl<T: ConnectorStore + SettingsStore + AuditLog + EventLog> RegistryStore for T {}
+pub trait RegistryStore: ConnectorStore + SettingsStore + AuditLog {}
+impl<T: ConnectorStore + SettingsStore + AuditLog> RegistryStore for T {}
 
 /// How the registry treats versions over time.
 #[derive(Debug, Clone)]

@@ -71,6 +71,51 @@ impl From<model::HttpResponse> for types::HttpResponse {
     }
 }
 
+impl From<types::HttpResponse> for model::HttpResponse {
+    fn from(r: types::HttpResponse) -> Self {
+        Self {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        }
+    }
+}
+
+impl From<model::HttpRequest> for types::HttpRequest {
+    fn from(r: model::HttpRequest) -> Self {
+        Self {
+            method: r.method,
+            url: r.url,
+            headers: r.headers,
+            body: r.body,
+        }
+    }
+}
+
+impl From<types::Event> for model::Event {
+    fn from(e: types::Event) -> Self {
+        Self {
+            id: e.id,
+            kind: e.kind,
+            subject: e.subject,
+            time_ms: e.time_ms,
+            data: e.data,
+        }
+    }
+}
+
+impl From<model::Event> for types::Event {
+    fn from(e: model::Event) -> Self {
+        Self {
+            id: e.id,
+            kind: e.kind,
+            subject: e.subject,
+            time_ms: e.time_ms,
+            data: e.data,
+        }
+    }
+}
+
 impl From<types::Info> for model::ConnectorInfo {
     fn from(info: types::Info) -> Self {
         Self {
@@ -199,6 +244,39 @@ pub async fn invoke(
     let instance = pre.instantiate_async(&mut *store).await?;
     Ok(instance
         .call_invoke(store, &context, operation, input)
+        .await?
+        .map_err(Into::into))
+}
+
+/// Calls the `handle-webhook` export of a fresh instance.
+pub async fn handle_webhook(
+    pre: &ConnectorPre<CallState>,
+    store: &mut wasmtime::Store<CallState>,
+    hook: &str,
+    request: model::HttpRequest,
+) -> wasmtime::Result<Result<model::WebhookOutcome, model::ConnectorError>> {
+    let context = call_context(store.data());
+    let instance = pre.instantiate_async(&mut *store).await?;
+    Ok(instance
+        .call_handle_webhook(store, &context, hook, &request.into())
+        .await?
+        .map(|outcome| model::WebhookOutcome {
+            response: outcome.response.into(),
+            events: outcome.events.into_iter().map(Into::into).collect(),
+        })
+        .map_err(Into::into))
+}
+
+/// Calls the `on-event` export of a fresh instance.
+pub async fn on_event(
+    pre: &ConnectorPre<CallState>,
+    store: &mut wasmtime::Store<CallState>,
+    event: model::Event,
+) -> wasmtime::Result<Result<(), model::ConnectorError>> {
+    let context = call_context(store.data());
+    let instance = pre.instantiate_async(&mut *store).await?;
+    Ok(instance
+        .call_on_event(store, &context, &event.into())
         .await?
         .map_err(Into::into))
 }

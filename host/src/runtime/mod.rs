@@ -25,7 +25,7 @@ use self::call::{CallError, CallState, classify, new_store};
 use self::compile_cache::{CacheOutcome, CompileCache};
 use self::engine::{EngineSettings, EpochTicker, build_engine};
 use crate::capabilities::{CallCapabilities, ConnectorGrants, HostServices, UpstreamReport};
-use crate::model::{CallContext, ConnectorInfo};
+use crate::model::{CallContext, ConnectorInfo, Event, HttpRequest, WebhookOutcome};
 
 use bindings::WORLD;
 
@@ -270,5 +270,73 @@ impl Runtime {
         serde_json::from_str::<serde::de::IgnoredAny>(&output)
             .map_err(|err| CallError::InvalidOutput(err.to_string()))?;
         Ok(output)
+    }
+
+    /// Hands a provider's request to the connector's webhook `hook`.
+    ///
+    /// The reply body and the events' payloads together count against the
+    /// connector's `output_bytes`.
+    pub async fn handle_webhook(
+        &self,
+        prepared: &Prepared,
+        grants: &Arc<ConnectorGrants>,
+        context: Arc<CallContext>,
+        hook: &str,
+        request: HttpRequest,
+    ) -> Result<WebhookOutcome, CallError> {
+        let pre = prepared.pre.clone();
+        let redact = grants.settings.clone();
+        let deadline = Instant::now() + grants.limits.deadline;
+        let outcome = self
+            .run(
+                grants,
+                context,
+                deadline,
+                Arc::default(),
+                |mut store| async move {
+                    bindings::handle_webhook(&pre, &mut store, hook, request).await
+                },
+            )
+            .await?
+            .map_err(|mut err| {
+                err.message = redact.redact(&err.message);
+                CallError::Connector(err)
+            })?;
+        let size = outcome.response.body.len()
+            + outcome
+                .events
+                .iter()
+                .map(|e| e.data.len() + e.id.len() + e.kind.len())
+                .sum::<usize>();
+        let limit = grants.limits.output_bytes;
+        if size > limit {
+            return Err(CallError::OutputTooLarge { size, limit });
+        }
+        Ok(outcome)
+    }
+
+    /// Hands an event to the connector's `on-event`.
+    pub async fn on_event(
+        &self,
+        prepared: &Prepared,
+        grants: &Arc<ConnectorGrants>,
+        context: Arc<CallContext>,
+        event: Event,
+    ) -> Result<(), CallError> {
+        let pre = prepared.pre.clone();
+        let redact = grants.settings.clone();
+        let deadline = Instant::now() + grants.limits.deadline;
+        self.run(
+            grants,
+            context,
+            deadline,
+            Arc::default(),
+            |mut store| async move { bindings::on_event(&pre, &mut store, event).await },
+        )
+        .await?
+        .map_err(|mut err| {
+            err.message = redact.redact(&err.message);
+            CallError::Connector(err)
+        })
     }
 }

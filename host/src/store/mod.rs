@@ -7,8 +7,13 @@
 //! only code that touches sled; a clustered store implements the same traits.
 //! Per-host state (instance pools, compiled code) is not kept here.
 
+mod queue;
 mod sled_store;
 
+pub use queue::{
+    Appended, AttemptRecord, DeliveryRecord, DeliveryState, DeliveryStore, EventConfigKind,
+    EventConfigStore, EventLog, StoredEvent, Target,
+};
 pub use sled_store::SledStore;
 
 use serde::{Deserialize, Serialize};
@@ -184,33 +189,6 @@ pub trait KvStore: Send + Sync {
     fn kv_delete(&self, scope: &KvScope, key: &str) -> StoreResult<()>;
     /// Removes every entry that expired before `now_ms`; returns how many.
     fn kv_sweep_expired(&self, now_ms: u64) -> StoreResult<usize>;
-}
-
-/// An event as kept in the durable log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredEvent {
-    /// Unique id of the event.
-    pub id: String,
-    /// The connector that produced it.
-    pub connector: String,
-    /// The tenant it belongs to.
-    pub tenant: String,
-    /// Dotted kind, such as `payment.link_created`.
-    pub kind: String,
-    /// What it is about, if anything.
-    pub subject: Option<String>,
-    /// When it happened, in milliseconds since the Unix epoch.
-    pub time_ms: u64,
-    /// The JSON payload, as text.
-    pub data: String,
-}
-
-/// The durable, ordered log of events.
-pub trait EventLog: Send + Sync {
-    /// Appends `event` and flushes it to disk before returning its sequence number.
-    fn append_event(&self, event: &StoredEvent) -> StoreResult<u64>;
-    /// Events with a sequence number of at least `from`, oldest first, at most `limit`.
-    fn read_events(&self, from: u64, limit: usize) -> StoreResult<Vec<(u64, StoredEvent)>>;
 }
 
 /// The first answer to a call made with an idempotency key.

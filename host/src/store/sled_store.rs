@@ -1,11 +1,13 @@
 //! The embedded store: every trait of [`crate::store`] over one sled database.
 
+mod events;
+
 use std::path::Path;
 
 use super::{
-    AuditLog, AuditRecord, ConnectorStore, DeploymentRecord, EventLog, IdempotencyStore,
-    IdempotentResult, InstallSource, KvScope, KvStore, PipelineOverrideStore, SettingKind,
-    SettingsStore, StoreError, StoreResult, StoredEvent, VersionRecord,
+    AuditLog, AuditRecord, ConnectorStore, DeploymentRecord, IdempotencyStore, IdempotentResult,
+    InstallSource, KvScope, KvStore, PipelineOverrideStore, SettingKind, SettingsStore, StoreError,
+    StoreResult, VersionRecord,
 };
 
 /// Separates the parts of composite keys; never valid inside a name or key.
@@ -52,7 +54,7 @@ pub struct SledStore {
     config: sled::Tree,
     secrets: sled::Tree,
     kv: sled::Tree,
-    events: sled::Tree,
+    event_trees: events::EventTrees,
     audit: sled::Tree,
     idempotency: sled::Tree,
     pipeline_overrides: sled::Tree,
@@ -75,7 +77,7 @@ impl SledStore {
             config: db.open_tree("config")?,
             secrets: db.open_tree("secrets")?,
             kv: db.open_tree("kv")?,
-            events: db.open_tree("events")?,
+            event_trees: events::EventTrees::open(&db)?,
             audit: db.open_tree("audit")?,
             idempotency: db.open_tree("idempotency")?,
             pipeline_overrides: db.open_tree("pipeline_overrides")?,
@@ -421,16 +423,6 @@ fn read_sequenced<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
-impl EventLog for SledStore {
-    fn append_event(&self, event: &StoredEvent) -> StoreResult<u64> {
-        append_sequenced(&self.db, &self.events, event)
-    }
-
-    fn read_events(&self, from: u64, limit: usize) -> StoreResult<Vec<(u64, StoredEvent)>> {
-        read_sequenced(&self.events, from, limit)
-    }
-}
-
 impl AuditLog for SledStore {
     fn append_audit(&self, record: &AuditRecord) -> StoreResult<u64> {
         append_sequenced(&self.db, &self.audit, record)
@@ -506,6 +498,7 @@ impl IdempotencyStore for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{EventLog, StoredEvent};
 
     fn open() -> (tempfile::TempDir, SledStore) {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -766,7 +759,9 @@ mod tests {
         };
         {
             let store = SledStore::open(dir.path()).expect("open");
-            store.append_event(&event).expect("append");
+            store
+                .append_events(std::slice::from_ref(&event))
+                .expect("append");
             store
                 .set_setting(SettingKind::Secret, "c", "k", "v")
                 .expect("secret");
@@ -814,9 +809,5 @@ mod tests {
         );
         let audit = store.read_audit(0, 10).expect("audit");
         assert_eq!(audit[0].1.action, "version.activated");
-        assert!(
-            audit[0].0 != events[0].0,
-            "events and audit records share one sequence"
-        );
     }
 }

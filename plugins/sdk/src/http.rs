@@ -84,6 +84,17 @@ impl Request {
         find_header(&self.headers, name)
     }
 
+    /// The first value of the query parameter `name`, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        let query = self.url.split_once('?')?.1;
+        let query = query.split_once('#').map_or(query, |(q, _)| q);
+        query
+            .split('&')
+            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+            .find(|(key, _)| percent_decode(key) == name)
+            .map(|(_, value)| percent_decode(value))
+    }
+
     /// Sends the request; see [`send`].
     pub fn send(self) -> Result<Response, Error> {
         send(self)
@@ -253,5 +264,45 @@ mod tests {
             let error = path_segment(value).expect_err("navigating segment");
             assert_eq!(error.code, "invalid_input");
         }
+    }
+}
+
+/// Decodes `%XX` escapes and `+` (as a space); invalid escapes stay as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(byte) => {
+                    out.push(byte);
+                    i += 2;
+                }
+                None => out.push(b'%'),
+            },
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::*;
+
+    #[test]
+    fn query_parameters_are_found_and_decoded() {
+        let request = Request::new("POST", "http://h/v1/hooks/c/h?key=a%2Bb%3D&x=1+2&flag#frag");
+        assert_eq!(request.query_param("key").as_deref(), Some("a+b="));
+        assert_eq!(request.query_param("x").as_deref(), Some("1 2"));
+        assert_eq!(request.query_param("flag").as_deref(), Some(""));
+        assert_eq!(request.query_param("none"), None);
+        assert_eq!(percent_decode("100%"), "100%");
     }
 }

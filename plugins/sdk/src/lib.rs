@@ -6,7 +6,7 @@
 //! [`Operation`]s, and call [`export_connector!`]. Inputs and outputs are plain Rust
 //! types; their JSON Schemas are derived with [`JsonSchema`] and published by
 //! `describe`. The host capabilities are in [`http`], [`kv`], [`config`], [`log`]
-//! and [`events`].
+//! and [`events`]; [`signature`] verifies what webhook providers send.
 //!
 //! Build with `cargo build --target wasm32-wasip2` (the workspace's `guest` profile
 //! keeps the component small) and ship the `.wasm` with its `connector.toml`.
@@ -70,6 +70,7 @@ pub mod events;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod signature;
 
 pub use connector::{Connector, WebhookOutcome};
 pub use context::Context;

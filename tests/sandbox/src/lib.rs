@@ -25,6 +25,7 @@ mod error;
 mod faults;
 mod logistics;
 mod payment;
+mod subscriber;
 mod upstream;
 
 #[cfg(test)]
@@ -37,6 +38,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 pub use faults::{DEFAULT_FAILURE_STATUS, FaultConfig, Faults};
+pub use subscriber::{Received, Subscriber};
 use upstream::{Server, Upstream};
 
 /// The API key the logistics provider accepts, sent as `Authorization: Bearer <key>`.

@@ -1,0 +1,898 @@
+//! The dispatcher: fan-out, per-subject order, attempts, retries, the DLQ.
+//!
+//! One task per host. It reads the log only up to the durable watermark and
+//! turns each event into one delivery per target — rules that match,
+//! subscriptions that take its kind, connectors that subscribe to it —
+//! stored in the same transaction that moves the fan-out cursor, so after a
+//! crash it resumes exactly where it stopped. Pending deliveries are read
+//! back at start.
+//!
+//! Deliveries to one target with the same tenant and subject are made one at
+//! a time in event order: a later one waits while an earlier one is being
+//! retried. Events without a subject, and different subjects, go in
+//! parallel. A delivery that fails is tried again on the retry schedule and
+//! lands in the dead-letter queue when the schedule is used up, or at once
+//! when the failure cannot heal (the target refused the input for good).
+//! Delivery is at least once: a crash mid-attempt means the attempt is made
+//! again.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::subscriptions::Subscription;
+use super::template::{render, view};
+use super::{Command, Events, EventsError};
+use crate::capabilities::now_ms;
+use crate::invoke::{InvokeError, InvokeRequest, invoke};
+use crate::model::{CallContext, Event};
+use crate::names::TenantId;
+use crate::pipeline::{PipelineError, Pipelines};
+use crate::registry::Registry;
+use crate::runtime::call::CallError;
+use crate::store::{
+    AttemptRecord, DeliveryRecord, DeliveryState, StoreError, StoredEvent, Target, blocking,
+};
+
+/// Events fanned out per store transaction.
+const FAN_OUT_BATCH: usize = 256;
+/// Bytes of a response or error kept with an attempt.
+const EXCERPT_BYTES: usize = 512;
+
+/// A new pending delivery of event `sequence` to `target`, due at `now`.
+pub fn new_delivery(
+    id: u64,
+    sequence: u64,
+    event: &StoredEvent,
+    target: Target,
+    now: u64,
+) -> DeliveryRecord {
+    DeliveryRecord {
+        id,
+        event: sequence,
+        target,
+        order_key: event
+            .subject
+            .as_ref()
+            .map(|subject| format!("{}/{subject}", event.tenant)),
+        state: DeliveryState::Pending,
+        attempts: 0,
+        next_attempt_ms: now,
+        created_ms: now,
+        last_error: None,
+    }
+}
+
+/// What the dispatcher works with.
+pub struct Dispatch {
+    events: Arc<Events>,
+    registry: Arc<Registry>,
+    pipelines: Arc<Pipelines>,
+    http: reqwest::Client,
+}
+
+/// A running dispatcher.
+pub struct DispatcherHandle {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DispatcherHandle {
+    /// Stops it: attempts in flight are abandoned (they are made again at
+    /// the next start) and everything it held is released when this returns.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(err) = self.task.await {
+            tracing::error!(error = %err, "the dispatcher failed");
+        }
+    }
+}
+
+/// Starts the dispatcher; it runs until stopped.
+pub fn start(
+    events: Arc<Events>,
+    registry: Arc<Registry>,
+    pipelines: Arc<Pipelines>,
+) -> anyhow::Result<DispatcherHandle> {
+    let inbox = events
+        .take_inbox()
+        .ok_or_else(|| anyhow::anyhow!("the dispatcher is already running"))?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(events.settings().request_timeout)
+        .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let dispatch = Arc::new(Dispatch {
+        events,
+        registry,
+        pipelines,
+        http,
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(run(dispatch, inbox, stopped));
+    Ok(DispatcherHandle { stop, task })
+}
+
+/// One pending delivery as the scheduler tracks it.
+struct Slot {
+    target: Target,
+    order_key: Option<String>,
+    due_ms: u64,
+    in_flight: bool,
+}
+
+/// The pending deliveries and what is in flight.
+#[derive(Default)]
+struct Scheduler {
+    slots: BTreeMap<u64, Slot>,
+    in_flight: usize,
+    per_target: HashMap<Target, usize>,
+}
+
+impl Scheduler {
+    fn add(&mut self, delivery: &DeliveryRecord) {
+        self.slots.insert(
+            delivery.id,
+            Slot {
+                target: delivery.target.clone(),
+                order_key: delivery.order_key.clone(),
+                due_ms: delivery.next_attempt_ms,
+                in_flight: false,
+            },
+        );
+    }
+
+    fn finished(&mut self, delivery: &DeliveryRecord) {
+        if let Some(slot) = self.slots.get_mut(&delivery.id)
+            && slot.in_flight
+        {
+            slot.in_flight = false;
+            self.in_flight -= 1;
+            if let Some(count) = self.per_target.get_mut(&slot.target) {
+                *count -= 1;
+            }
+        }
+        match delivery.state {
+            DeliveryState::Pending => {
+                if let Some(slot) = self.slots.get_mut(&delivery.id) {
+                    slot.due_ms = delivery.next_attempt_ms;
+                }
+            }
+            _ => {
+                self.slots.remove(&delivery.id);
+            }
+        }
+    }
+
+    fn wake(&mut self, target: &Target, now: u64) {
+        for slot in self.slots.values_mut().filter(|s| &s.target == target) {
+            slot.due_ms = slot.due_ms.min(now);
+        }
+    }
+
+    /// Marks the deliveries that may start now as in flight and returns
+    /// them, with when the next one not yet due will be.
+    fn take_ready(&mut self, now: u64, max: usize, per_target: usize) -> (Vec<u64>, Option<u64>) {
+        let mut heads = HashSet::new();
+        let mut ready = Vec::new();
+        let mut next_due: Option<u64> = None;
+        for (id, slot) in &mut self.slots {
+            if let Some(key) = &slot.order_key {
+                let mut hasher = DefaultHasher::new();
+                (&slot.target, key).hash(&mut hasher);
+                if !heads.insert(hasher.finish()) {
+                    continue;
+                }
+            }
+            if slot.in_flight {
+                continue;
+            }
+            if slot.due_ms > now {
+                next_due = Some(next_due.map_or(slot.due_ms, |d| d.min(slot.due_ms)));
+                continue;
+            }
+            let busy = self.per_target.get(&slot.target).copied().unwrap_or(0);
+            if self.in_flight >= max || busy >= per_target {
+                continue;
+            }
+            slot.in_flight = true;
+            self.in_flight += 1;
+            *self.per_target.entry(slot.target.clone()).or_default() += 1;
+            ready.push(*id);
+        }
+        (ready, next_due)
+    }
+}
+
+/// What an attempt came to.
+struct Finished {
+    delivery: DeliveryRecord,
+    /// For subscriptions: whether the subscriber took it.
+    subscriber_ok: Option<bool>,
+}
+
+async fn run(
+    dispatch: Arc<Dispatch>,
+    mut inbox: mpsc::UnboundedReceiver<Command>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let store = dispatch.events.store().clone();
+    let mut scheduler = Scheduler::default();
+    let restored = {
+        let store = store.clone();
+        blocking(move || {
+            Ok::<_, StoreError>((store.pending_deliveries()?, store.fan_out_cursor()?))
+        })
+        .await
+    };
+    let mut cursor = match restored {
+        Ok((pending, cursor)) => {
+            if !pending.is_empty() {
+                tracing::info!(pending = pending.len(), "resuming pending deliveries");
+            }
+            pending.iter().for_each(|d| scheduler.add(d));
+            cursor
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read the delivery queue; events are not dispatched");
+            let _ = stopped.changed().await;
+            return;
+        }
+    };
+    let mut durable = dispatch.events.ingest().durable();
+    let mut attempts = tokio::task::JoinSet::new();
+    let settings = dispatch.events.settings().clone();
+    loop {
+        let watermark = *durable.borrow_and_update();
+        while cursor <= watermark {
+            match fan_out(&dispatch, cursor, watermark).await {
+                Ok((next, deliveries)) => {
+                    deliveries.iter().for_each(|d| scheduler.add(d));
+                    cursor = next;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "fan-out failed; trying again shortly");
+                    break;
+                }
+            }
+        }
+        let now = now_ms();
+        let (ready, next_due) =
+            scheduler.take_ready(now, settings.max_in_flight, settings.per_target_in_flight);
+        for id in ready {
+            let dispatch = dispatch.clone();
+            attempts.spawn(async move { (id, attempt(&dispatch, id).await) });
+        }
+        let sleep = match (cursor <= watermark, next_due) {
+            (true, _) => Duration::from_millis(200),
+            (false, Some(due)) => Duration::from_millis(due.saturating_sub(now).max(1)),
+            (false, None) => Duration::from_secs(3600),
+        };
+        tokio::select! {
+            Some(joined) = attempts.join_next() => {
+                let mut next = Some(joined);
+                while let Some(joined) = next {
+                    match joined {
+                        Ok((_, Some(finished))) => settle(&dispatch, &mut scheduler, finished).await,
+                        // Unreadable: left in flight, so it is not retried in a loop; the next start retries it.
+                        Ok((id, None)) => tracing::warn!(delivery = id, "a delivery could not be attempted"),
+                        Err(err) => tracing::error!(error = %err, "a delivery attempt failed"),
+                    }
+                    next = attempts.try_join_next();
+                }
+            }
+            command = inbox.recv() => match command {
+                Some(Command::Schedule(delivery)) => scheduler.add(&delivery),
+                Some(Command::Wake(target)) => scheduler.wake(&target, now_ms()),
+                None => break,
+            },
+            changed = durable.changed() => if changed.is_err() { break },
+            _ = stopped.changed() => break,
+            () = tokio::time::sleep(sleep) => {}
+        }
+    }
+    attempts.abort_all();
+    while attempts.join_next().await.is_some() {}
+}
+
+/// Fans out the durable events from `cursor`, one batch; returns the next
+/// cursor and the deliveries made.
+async fn fan_out(
+    dispatch: &Arc<Dispatch>,
+    cursor: u64,
+    watermark: u64,
+) -> Result<(u64, Vec<DeliveryRecord>), StoreError> {
+    let store = dispatch.events.store().clone();
+    let limit = usize::try_from(watermark - cursor + 1)
+        .unwrap_or(FAN_OUT_BATCH)
+        .min(FAN_OUT_BATCH);
+    let events = {
+        let store = store.clone();
+        blocking(move || store.read_events(cursor, limit)).await?
+    };
+    let Some(&(last, _)) = events.last() else {
+        return Ok((cursor, Vec::new()));
+    };
+    let now = now_ms();
+    let targets: Vec<Vec<Target>> = events
+        .iter()
+        .map(|(sequence, event)| targets_of(dispatch, *sequence, event))
+        .collect();
+    let deliveries = blocking(move || {
+        let deliveries = events
+            .iter()
+            .zip(targets)
+            .flat_map(|((sequence, event), targets)| {
+                targets
+                    .into_iter()
+                    .map(move |target| (*sequence, event, target))
+            })
+            .map(|(sequence, event, target)| {
+                Ok(new_delivery(
+                    store.next_delivery_id()?,
+                    sequence,
+                    event,
+                    target,
+                    now,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        store.fan_out(&deliveries, last + 1)?;
+        Ok::<_, StoreError>(deliveries)
+    })
+    .await?;
+    Ok((last + 1, deliveries))
+}
+
+/// Where one event goes: each target once.
+fn targets_of(dispatch: &Dispatch, sequence: u64, event: &StoredEvent) -> Vec<Target> {
+    let events = &dispatch.events;
+    let view = view(sequence, event);
+    let mut targets = Vec::new();
+    for rule in events.rules() {
+        if rule.spec.matches(&event.kind, &event.tenant, &view) {
+            targets.push(match &rule.spec.action {
+                super::rules::Action::Invoke { .. } => Target::Rule { id: rule.id },
+                super::rules::Action::Notify { subscription } => Target::Subscription {
+                    id: subscription.clone(),
+                },
+            });
+        }
+    }
+    for subscription in events.subscriptions() {
+        if subscription.spec.enabled && subscription.wants(event) {
+            targets.push(Target::Subscription {
+                id: subscription.id,
+            });
+        }
+    }
+    for connector in dispatch.registry.list() {
+        let name = connector.manifest.name.as_str();
+        if name != event.connector
+            && super::kinds::any_matches(&connector.manifest.subscribes, &event.kind)
+        {
+            targets.push(Target::Connector {
+                name: name.to_owned(),
+            });
+        }
+    }
+    let mut seen = HashSet::new();
+    targets.retain(|t| seen.insert(t.clone()));
+    targets
+}
+
+/// What one attempt did.
+enum Outcome {
+    /// The target took it.
+    Delivered { status: Option<u16>, detail: String },
+    /// It failed; `heals` says whether trying again may help.
+    Failed {
+        status: Option<u16>,
+        detail: String,
+        heals: bool,
+    },
+    /// Nothing was attempted: the target is gone or disabled.
+    NotAttempted(DeliveryState),
+}
+
+async fn attempt(dispatch: &Arc<Dispatch>, id: u64) -> Option<Finished> {
+    let store = dispatch.events.store().clone();
+    let loaded = {
+        let store = store.clone();
+        blocking(move || {
+            let Some(delivery) = store.delivery(id)? else {
+                return Ok(None);
+            };
+            let event = store.event(delivery.event)?;
+            Ok::<_, StoreError>(event.map(|event| (delivery, event)))
+        })
+        .await
+    };
+    let (mut delivery, event) = match loaded {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            tracing::error!(delivery = id, "a pending delivery or its event is missing");
+            return None;
+        }
+        Err(err) => {
+            tracing::error!(delivery = id, error = %err, "cannot read a delivery");
+            return None;
+        }
+    };
+    let started_ms = now_ms();
+    let started = Instant::now();
+    let is_subscription = matches!(delivery.target, Target::Subscription { .. });
+    let outcome = match &delivery.target {
+        Target::Subscription { id } => send_to_subscriber(dispatch, id, &delivery, &event).await,
+        Target::Rule { id } => run_rule(dispatch, id, &delivery, &event).await,
+        Target::Connector { name } => hand_to_connector(dispatch, name, &delivery, &event).await,
+    };
+    let latency_ms = crate::runtime::limits::millis(started.elapsed());
+    let settings = dispatch.events.settings();
+    let (attempt, subscriber_ok) = match outcome {
+        Outcome::NotAttempted(state) => {
+            delivery.state = state;
+            (None, None)
+        }
+        Outcome::Delivered { status, detail } => {
+            delivery.attempts += 1;
+            delivery.state = DeliveryState::Delivered;
+            let attempt = attempt_record(&delivery, started_ms, latency_ms, true, status, detail);
+            (Some(attempt), Some(true))
+        }
+        Outcome::Failed {
+            status,
+            detail,
+            heals,
+        } => {
+            delivery.attempts += 1;
+            delivery.last_error = Some(detail.clone());
+            let wait = heals
+                .then(|| {
+                    settings
+                        .retries
+                        .wait_after(delivery.attempts, rand::random())
+                })
+                .flatten();
+            delivery.state = match wait {
+                Some(wait) => {
+                    delivery.next_attempt_ms = now_ms() + crate::runtime::limits::millis(wait);
+                    DeliveryState::Pending
+                }
+                None if heals => DeliveryState::Dead {
+                    reason: format!(
+                        "retries exhausted after {} attempts: {detail}",
+                        delivery.attempts
+                    ),
+                },
+                None => DeliveryState::Dead {
+                    reason: detail.clone(),
+                },
+            };
+            let attempt = attempt_record(&delivery, started_ms, latency_ms, false, status, detail);
+            (Some(attempt), Some(false))
+        }
+    };
+    let saved = {
+        let delivery = delivery.clone();
+        blocking(move || store.put_delivery(&delivery, attempt.as_ref())).await
+    };
+    if let Err(err) = saved {
+        tracing::error!(delivery = id, error = %err, "cannot record a delivery attempt; it will be made again");
+        delivery.state = DeliveryState::Pending;
+        delivery.next_attempt_ms = now_ms() + 1_000;
+    }
+    Some(Finished {
+        delivery,
+        subscriber_ok: subscriber_ok.filter(|_| is_subscription),
+    })
+}
+
+fn attempt_record(
+    delivery: &DeliveryRecord,
+    time_ms: u64,
+    latency_ms: u64,
+    ok: bool,
+    status: Option<u16>,
+    detail: String,
+) -> AttemptRecord {
+    AttemptRecord {
+        number: delivery.attempts,
+        time_ms,
+        latency_ms,
+        ok,
+        status,
+        detail,
+    }
+}
+
+fn excerpt(text: &str) -> String {
+    let mut end = text.len().min(EXCERPT_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+async fn send_to_subscriber(
+    dispatch: &Dispatch,
+    id: &str,
+    delivery: &DeliveryRecord,
+    event: &StoredEvent,
+) -> Outcome {
+    let subscription: Subscription = match dispatch.events.subscription(id) {
+        Ok(s) => s,
+        Err(_) => {
+            return Outcome::NotAttempted(DeliveryState::Discarded {
+                reason: "the subscription was removed".into(),
+            });
+        }
+    };
+    if !subscription.spec.enabled {
+        return Outcome::NotAttempted(DeliveryState::Dead {
+            reason: format!(
+                "subscription_disabled: {}",
+                subscription
+                    .disabled_reason
+                    .as_deref()
+                    .unwrap_or("disabled by an operator")
+            ),
+        });
+    }
+    let failed = |detail: String| Outcome::Failed {
+        status: None,
+        detail,
+        heals: false,
+    };
+    let request = match subscription.request_for(&view(delivery.event, event)) {
+        Ok(request) => request,
+        Err(err) => return failed(format!("cannot build the request: {err}")),
+    };
+    let secret = match subscription.signing_secret() {
+        Ok(secret) => secret,
+        Err(err) => return failed(format!("the signing secret is unusable: {err}")),
+    };
+    let message_id = format!("evt_{}", delivery.event);
+    let timestamp = now_ms() / 1000;
+    let signature = secret.sign(&message_id, timestamp, &request.body);
+    let mut builder = dispatch
+        .http
+        .request(request.method.as_reqwest(), request.url)
+        .header("webhook-id", &message_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature);
+    if !request.body.is_empty() {
+        builder = builder
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(request.body);
+    }
+    match builder.send().await {
+        Ok(response) => {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            let detail = excerpt(&body);
+            if status.is_success() {
+                Outcome::Delivered {
+                    status: Some(status.as_u16()),
+                    detail,
+                }
+            } else {
+                Outcome::Failed {
+                    status: Some(status.as_u16()),
+                    detail: format!("answered {status}: {detail}"),
+                    heals: true,
+                }
+            }
+        }
+        Err(err) => Outcome::Failed {
+            status: None,
+            detail: format!("request failed: {}", excerpt(&error_chain(&err))),
+            heals: true,
+        },
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn context_for(delivery: &DeliveryRecord, event: &StoredEvent) -> CallContext {
+    CallContext {
+        request_id: format!("evt_{}-dlv_{}", delivery.event, delivery.id),
+        tenant: TenantId::parse(&event.tenant).unwrap_or_else(|_| TenantId::default_tenant()),
+        agent: None,
+        channel: None,
+        customer: None,
+    }
+}
+
+/// Whether a failed call into a connector may succeed later: anything but
+/// an answer the connector gives as final.
+fn heals(err: &CallError) -> bool {
+    match err {
+        CallError::Connector(err) => err.retryable,
+        _ => true,
+    }
+}
+
+async fn run_rule(
+    dispatch: &Dispatch,
+    id: &str,
+    delivery: &DeliveryRecord,
+    event: &StoredEvent,
+) -> Outcome {
+    let Ok(rule) = dispatch.events.rule(id) else {
+        return Outcome::NotAttempted(DeliveryState::Discarded {
+            reason: "the rule was removed".into(),
+        });
+    };
+    let super::rules::Action::Invoke {
+        connector,
+        operation,
+        input,
+    } = &rule.spec.action
+    else {
+        return Outcome::NotAttempted(DeliveryState::Discarded {
+            reason: "the rule no longer invokes a connector".into(),
+        });
+    };
+    let input = match render(input, &view(delivery.event, event)) {
+        Ok(input) => input.to_string(),
+        Err(err) => {
+            return Outcome::Failed {
+                status: None,
+                detail: format!("mapping_failed: {err}"),
+                heals: false,
+            };
+        }
+    };
+    let request = InvokeRequest {
+        connector: connector.as_str(),
+        operation,
+        context: context_for(delivery, event),
+        input: input.as_bytes(),
+        idempotency_key: false,
+    };
+    match invoke(&dispatch.registry, &dispatch.pipelines, request).await {
+        Ok(output) => Outcome::Delivered {
+            status: None,
+            detail: excerpt(&output.output),
+        },
+        Err(err) => {
+            let heals = match &err {
+                InvokeError::Pipeline(PipelineError::Call { error }) => heals(error),
+                InvokeError::Pipeline(_) | InvokeError::ConnectorNotFound(_) => true,
+                InvokeError::OperationNotFound { .. }
+                | InvokeError::InvalidJson(_)
+                | InvokeError::SchemaViolation { .. } => false,
+            };
+            Outcome::Failed {
+                status: None,
+                detail: excerpt(&err.to_string()),
+                heals,
+            }
+        }
+    }
+}
+
+async fn hand_to_connector(
+    dispatch: &Dispatch,
+    name: &str,
+    delivery: &DeliveryRecord,
+    event: &StoredEvent,
+) -> Outcome {
+    let context = context_for(delivery, event);
+    let Some(routed) = dispatch.registry.route(name, &context) else {
+        return Outcome::Failed {
+            status: None,
+            detail: format!("connector `{name}` is not installed"),
+            heals: true,
+        };
+    };
+    let loaded = routed.loaded.clone();
+    if !super::kinds::any_matches(&loaded.manifest.subscribes, &event.kind) {
+        return Outcome::NotAttempted(DeliveryState::Discarded {
+            reason: format!(
+                "connector `{name}` no longer subscribes to `{}`",
+                event.kind
+            ),
+        });
+    }
+    let started = Instant::now();
+    let result = dispatch
+        .registry
+        .runtime()
+        .on_event(
+            &loaded.prepared,
+            &loaded.grants,
+            Arc::new(context),
+            Event {
+                id: event.id.clone(),
+                kind: event.kind.clone(),
+                subject: event.subject.clone(),
+                time_ms: event.time_ms,
+                data: event.data.clone(),
+            },
+        )
+        .await;
+    let failed = result
+        .as_ref()
+        .err()
+        .is_some_and(crate::pipeline::counts_against);
+    dispatch.registry.finish(routed, started.elapsed(), failed);
+    match result {
+        Ok(()) => Outcome::Delivered {
+            status: None,
+            detail: format!("on-event of {name}@{} succeeded", loaded.manifest.version),
+        },
+        Err(err) => Outcome::Failed {
+            status: None,
+            detail: excerpt(&err.to_string()),
+            heals: heals(&err),
+        },
+    }
+}
+
+/// Updates the scheduler and, for subscriptions, the failure streak.
+async fn settle(dispatch: &Dispatch, scheduler: &mut Scheduler, finished: Finished) {
+    scheduler.finished(&finished.delivery);
+    let (Some(ok), Target::Subscription { id }) =
+        (finished.subscriber_ok, &finished.delivery.target)
+    else {
+        return;
+    };
+    if let Err(err) = track_streak(dispatch, scheduler, id, ok, &finished.delivery).await {
+        tracing::error!(subscription = id, error = %err, "cannot record the subscription's failure streak");
+    }
+}
+
+async fn track_streak(
+    dispatch: &Dispatch,
+    scheduler: &mut Scheduler,
+    id: &str,
+    ok: bool,
+    delivery: &DeliveryRecord,
+) -> Result<(), EventsError> {
+    let events = &dispatch.events;
+    let settings = events.settings();
+    let Ok(current) = events.subscription(id) else {
+        return Ok(());
+    };
+    if ok {
+        if current.failing.count > 0 {
+            events
+                .update_subscription(id, |s| s.failing = Default::default())
+                .await?;
+        }
+        return Ok(());
+    }
+    let now = now_ms();
+    let mut announce_failing = false;
+    let mut disabled = false;
+    let updated = events
+        .update_subscription(id, |s| {
+            if s.failing.count == 0 {
+                s.failing.since_ms = now;
+            }
+            s.failing.count += 1;
+            if s.failing.count >= settings.failing_after && !s.failing.notified {
+                s.failing.notified = true;
+                announce_failing = true;
+            }
+            let long = now.saturating_sub(s.failing.since_ms)
+                >= crate::runtime::limits::millis(settings.disable_after);
+            if s.spec.enabled && long && s.failing.count >= settings.failing_after {
+                s.spec.enabled = false;
+                s.disabled_reason = Some(format!(
+                    "{} failed attempts in a row since {} (ms since the epoch)",
+                    s.failing.count, s.failing.since_ms
+                ));
+                disabled = true;
+            }
+        })
+        .await?;
+    let Some(subscription) = updated else {
+        return Ok(());
+    };
+    let data = serde_json::json!({
+        "subscription": subscription.id,
+        "name": subscription.spec.name,
+        "url": subscription.spec.url,
+        "failures": subscription.failing.count,
+        "failing_since_ms": subscription.failing.since_ms,
+        "last_error": delivery.last_error,
+    });
+    if announce_failing {
+        tracing::warn!(
+            subscription = id,
+            failures = subscription.failing.count,
+            "a subscription keeps failing"
+        );
+        events
+            .announce("switchboard.subscription_failing", id, data.clone())
+            .await;
+    }
+    if disabled {
+        tracing::warn!(
+            subscription = id,
+            "a subscription was disabled after failing too long"
+        );
+        events
+            .announce("switchboard.subscription_disabled", id, data)
+            .await;
+        scheduler.wake(&delivery.target, now);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(id: u64, target: &str, subject: Option<&str>, due: u64) -> DeliveryRecord {
+        DeliveryRecord {
+            id,
+            event: id,
+            target: Target::Subscription { id: target.into() },
+            order_key: subject.map(str::to_owned),
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_ms: due,
+            created_ms: 0,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn one_subject_goes_one_at_a_time_in_order_while_others_proceed() {
+        let mut scheduler = Scheduler::default();
+        for d in [
+            delivery(1, "a", Some("call-1"), 0),
+            delivery(2, "a", Some("call-1"), 0),
+            delivery(3, "a", Some("call-2"), 0),
+            delivery(4, "a", None, 0),
+            delivery(5, "b", Some("call-1"), 0),
+        ] {
+            scheduler.add(&d);
+        }
+        let (ready, _) = scheduler.take_ready(10, 64, 8);
+        assert_eq!(ready, [1, 3, 4, 5]);
+        // The head failed and waits for its retry: the next of its subject still waits.
+        let mut retried = delivery(1, "a", Some("call-1"), 1_000);
+        retried.attempts = 1;
+        scheduler.finished(&retried);
+        assert_eq!(scheduler.take_ready(20, 64, 8), (vec![], Some(1_000)));
+        let (ready, _) = scheduler.take_ready(1_000, 64, 8);
+        assert_eq!(ready, [1]);
+        let mut delivered = retried;
+        delivered.state = DeliveryState::Delivered;
+        scheduler.finished(&delivered);
+        let (ready, _) = scheduler.take_ready(1_000, 64, 8);
+        assert_eq!(ready, [2]);
+    }
+
+    #[test]
+    fn in_flight_limits_hold_globally_and_per_target() {
+        let mut scheduler = Scheduler::default();
+        for id in 1..=6 {
+            scheduler.add(&delivery(id, if id <= 4 { "a" } else { "b" }, None, 0));
+        }
+        assert_eq!(scheduler.take_ready(0, 64, 2).0, [1, 2, 5, 6]);
+        let mut more = Scheduler::default();
+        for id in 1..=6 {
+            more.add(&delivery(id, "a", None, 0));
+        }
+        assert_eq!(more.take_ready(0, 3, 8).0, [1, 2, 3]);
+    }
+}
