@@ -162,6 +162,9 @@ struct SandboxArgs {
     /// Address of the fake payment provider.
     #[arg(long, default_value = "127.0.0.1:18082")]
     payment_addr: SocketAddr,
+    /// Address of the webhook receiver that subscriptions can deliver to.
+    #[arg(long, default_value = "127.0.0.1:18083")]
+    subscriber_addr: SocketAddr,
 }
 
 fn init_logging(format: &str) {
@@ -301,8 +304,10 @@ async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     let sandbox = switchboard_sandbox::Sandbox::start(config).await?;
     println!("sandbox logistics provider on {}", sandbox.logistics_url());
     println!("sandbox payment provider on {}", sandbox.payment_url());
+    let receiver = switchboard_sandbox::Subscriber::start(args.subscriber_addr).await?;
+    println!("sandbox webhook receiver on {}", receiver.url());
     shutdown_signal().await;
-    sandbox.shutdown().await;
+    tokio::join!(sandbox.shutdown(), receiver.shutdown());
     Ok(())
 }
 

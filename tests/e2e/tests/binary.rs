@@ -243,13 +243,15 @@ async fn a_looping_connector_times_out_while_another_keeps_answering_through_the
 }
 
 #[tokio::test]
-async fn the_sandbox_command_serves_both_fake_providers() {
+async fn the_sandbox_command_serves_both_fake_providers_and_the_receiver() {
     let mut child = Command::new(binary())
         .args([
             "sandbox",
             "--logistics-addr",
             "127.0.0.1:0",
             "--payment-addr",
+            "127.0.0.1:0",
+            "--subscriber-addr",
             "127.0.0.1:0",
         ])
         .stdout(Stdio::piped())
@@ -259,8 +261,9 @@ async fn the_sandbox_command_serves_both_fake_providers() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let logistics = lines.next_line().await.unwrap().unwrap();
     let payment = lines.next_line().await.unwrap().unwrap();
-    let logistics = logistics.rsplit(' ').next().unwrap().to_owned();
-    let payment = payment.rsplit(' ').next().unwrap().to_owned();
+    let receiver = lines.next_line().await.unwrap().unwrap();
+    let [logistics, payment, receiver] =
+        [logistics, payment, receiver].map(|line| line.rsplit(' ').next().unwrap().to_owned());
     let client = reqwest::Client::new();
     let tracked = client
         .get(format!("{logistics}/v1/tracking/ems/EM1234567890"))
@@ -275,6 +278,23 @@ async fn the_sandbox_command_serves_both_fake_providers() {
         .await
         .unwrap();
     assert_eq!(unauthorized.status(), 401);
+    let delivered = client
+        .post(format!("{receiver}/v1/receive/crm"))
+        .header("webhook-id", "evt_1")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delivered.status(), 200);
+    let received: Value = client
+        .get(format!("{receiver}/__sandbox/received"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(received["items"][0]["id"], "evt_1", "{received}");
     child.kill().await.unwrap();
 }
 
