@@ -4,11 +4,13 @@
 //! 1. Appending events that must be on disk before each is acknowledged,
 //!    from 32 concurrent writers: one flush per event (the baseline) against
 //!    the group commit every event goes through.
-//! 2. Signed webhooks through the in-process API from 32 concurrent
-//!    providers: the `relay` connector verifies each HMAC and returns one
-//!    event, which is durable before the 200. A subscription delivers every
-//!    event to a loopback receiver; the delivery lag is from the event being
-//!    stored to the receiver having it.
+//! 2. Signed webhooks through the in-process API: the `relay` connector
+//!    verifies each HMAC and returns one event, which is durable before the
+//!    200; a subscription delivers every event to a loopback receiver. First
+//!    32 providers as fast as they can (the most the host takes in, and how
+//!    fast delivery drains it), then an open-loop steady rate
+//!    (`BENCH_EVENTS_RATES`, default 1000 and 4000/s) with the delivery lag: from the
+//!    event being stored to the receiver having it.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
@@ -124,6 +126,61 @@ fn signature(body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
+fn rates() -> Vec<u64> {
+    std::env::var("BENCH_EVENTS_RATES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|r| r.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1000, 4000])
+}
+
+fn webhook(id: String, subject: String, n: u64) -> Request<Body> {
+    let body = serde_json::to_vec(&json!({"events": [{
+        "id": id,
+        "kind": "call.answered",
+        "subject": subject,
+        "data": {"caller": "+79001234567", "n": n}
+    }]}))
+    .unwrap();
+    Request::post("/v1/hooks/relay/signed")
+        .header("x-signature", signature(&body))
+        .body(Body::from(body))
+        .unwrap()
+}
+
+/// Waits until the receiver has `expected` distinct events (at most a
+/// minute); returns the lag of each, in milliseconds, and how long it took.
+async fn drained(receiver: &Subscriber, expected: u64, prefix: &str) -> (Vec<u64>, Duration) {
+    let started = Instant::now();
+    loop {
+        let mut first_seen: HashMap<String, u64> = HashMap::new();
+        for received in receiver.received() {
+            let body: Value = serde_json::from_slice(&received.body).unwrap();
+            let id = body["id"].as_str().unwrap();
+            if id.starts_with(prefix) {
+                let lag = received
+                    .at_ms
+                    .saturating_sub(body["time_ms"].as_u64().unwrap());
+                first_seen.entry(id.to_owned()).or_insert(lag);
+            }
+        }
+        if first_seen.len() as u64 >= expected || started.elapsed() > Duration::from_secs(60) {
+            return (first_seen.into_values().collect(), started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn lag_line(lags: &[u64], expected: u64) -> String {
+    let lag = stats(lags.iter().map(|ms| Duration::from_millis(*ms)).collect());
+    format!(
+        "delivered {} of {}, lag p50 {:.0} ms, p99 {:.0} ms (ms clock)",
+        lags.len(),
+        expected,
+        lag.p50 / 1000.0,
+        lag.p99 / 1000.0
+    )
+}
+
 async fn webhooks_and_lag() {
     let duration = Duration::from_secs(seconds());
     let data = tempfile::tempdir().unwrap();
@@ -172,64 +229,63 @@ async fn webhooks_and_lag() {
             let router = router.clone();
             move |n| {
                 let router = router.clone();
-                async move {
-                    let body = serde_json::to_vec(&json!({"events": [{
-                        "id": format!("hook-{writer}-{n}"),
-                        "kind": "call.answered",
-                        "subject": format!("call-{writer}"),
-                        "data": {"caller": "+79001234567", "n": n}
-                    }]}))
-                    .unwrap();
-                    let request = Request::post("/v1/hooks/relay/signed")
-                        .header("x-signature", signature(&body))
-                        .body(Body::from(body))
-                        .unwrap();
-                    router.oneshot(request).await.unwrap().status().is_success()
-                }
+                let request = webhook(format!("max-{writer}-{n}"), format!("call-{writer}"), n);
+                async move { router.oneshot(request).await.unwrap().status().is_success() }
             }
         })
         .await
     };
-    let settle = Instant::now();
-    while (receiver.received().len() as u64) < load.ok && settle.elapsed() < Duration::from_secs(60)
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut first_seen: HashMap<String, u64> = HashMap::new();
-    for received in receiver.received() {
-        let body: Value = serde_json::from_slice(&received.body).unwrap();
-        let lag = received
-            .at_ms
-            .saturating_sub(body["time_ms"].as_u64().unwrap());
-        first_seen
-            .entry(body["id"].as_str().unwrap().to_owned())
-            .or_insert(lag);
-    }
-    let lags = stats(
-        first_seen
-            .values()
-            .map(|ms| Duration::from_millis(*ms))
-            .collect(),
-    );
+    let ingest_rate = load.ok as f64 / load.elapsed.as_secs_f64();
+    let (lags, drain) = drained(&receiver, load.ok, "max-").await;
+    let delivery_rate = lags.len() as f64 / (load.elapsed + drain).as_secs_f64();
     let acks = stats(load.latencies.clone());
+    println!("signed webhooks through the API, one event each, one subscription:");
     println!(
-        "signed webhooks through the API, {WRITERS} providers, one event each, with one subscription:"
+        "  {WRITERS} providers flat out: {ingest_rate:>7.0} events/s in, ack p50 {:.1} µs, p99 {:.1} µs, failed {}",
+        acks.p50, acks.p99, load.failed
     );
     println!(
-        "  ingest {:>9.0} events/s  ack p50 {:>8.1} µs  p99 {:>8.1} µs  failed {}",
-        load.ok as f64 / load.elapsed.as_secs_f64(),
-        acks.p50,
-        acks.p99,
-        load.failed
+        "    delivered at {delivery_rate:.0} events/s ({:.1} s to drain after the last ack); {}",
+        drain.as_secs_f64(),
+        lag_line(&lags, load.ok)
     );
-    println!(
-        "  delivered {} of {} (after {:.1} s more)  lag p50 {:.0} ms  p99 {:.0} ms (ms clock)",
-        first_seen.len(),
-        load.ok,
-        settle.elapsed().as_secs_f64(),
-        lags.p50 / 1000.0,
-        lags.p99 / 1000.0
-    );
+
+    for rate in rates() {
+        let every = Duration::from_secs_f64(1.0 / rate as f64);
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let started = Instant::now();
+        let mut sent = Vec::new();
+        let mut n = 0;
+        while started.elapsed() < duration {
+            ticker.tick().await;
+            n += 1;
+            let request = webhook(format!("steady{rate}-{n}"), format!("call-{}", n % 64), n);
+            let router = router.clone();
+            sent.push(tokio::spawn(async move {
+                let sent = Instant::now();
+                let ok = router.oneshot(request).await.unwrap().status().is_success();
+                (ok, sent.elapsed())
+            }));
+        }
+        let elapsed = started.elapsed();
+        let (mut ok, mut latencies) = (0, Vec::new());
+        for task in sent {
+            let (succeeded, latency) = task.await.unwrap();
+            ok += u64::from(succeeded);
+            latencies.push(latency);
+        }
+        let acks = stats(latencies);
+        let (lags, _) = drained(&receiver, ok, &format!("steady{rate}-")).await;
+        println!(
+            "  open loop at {rate}/s: {:.0} events/s in, ack p50 {:.1} µs, p99 {:.1} µs, {} failed",
+            ok as f64 / elapsed.as_secs_f64(),
+            acks.p50,
+            acks.p99,
+            n - ok
+        );
+        println!("    {}", lag_line(&lags, ok));
+    }
     app.stop_dispatching().await;
 }
 

@@ -143,6 +143,12 @@ struct ServeArgs {
     /// `m`, `h`); when they are used up the delivery goes to the dead-letter queue.
     #[arg(long, default_value = "5s,5m,30m,2h,5h,10h,10h")]
     delivery_retries: String,
+    /// Most event deliveries in flight at once.
+    #[arg(long, default_value_t = 64)]
+    delivery_concurrency: usize,
+    /// Most event deliveries in flight to one subscription, rule or connector.
+    #[arg(long, default_value_t = 16)]
+    delivery_concurrency_per_target: usize,
     /// How long a subscriber has to answer one delivery, in milliseconds.
     #[arg(long, default_value_t = 15_000)]
     delivery_timeout_ms: u64,
@@ -243,10 +249,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         retries: RetrySchedule::parse(&args.delivery_retries)
             .map_err(|err| anyhow::anyhow!("--delivery-retries: {err}"))?,
         request_timeout: Duration::from_millis(args.delivery_timeout_ms.max(1)),
+        max_in_flight: args.delivery_concurrency.max(1),
+        per_target_in_flight: args.delivery_concurrency_per_target.max(1),
         failing_after: args.subscription_failing_after.max(1),
         disable_after: parse_duration(&args.subscription_disable_after)
             .map_err(|err| anyhow::anyhow!("--subscription-disable-after: {err}"))?,
-        ..EventSettings::default()
     };
     let lifecycle = &mut config.lifecycle;
     lifecycle.drain_deadline = Duration::from_millis(args.drain_deadline_ms);

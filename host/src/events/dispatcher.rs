@@ -16,14 +16,13 @@
 //! Delivery is at least once: a crash mid-attempt means the attempt is made
 //! again.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::scheduler::Scheduler;
 use super::subscriptions::Subscription;
 use super::template::{render, view};
 use super::{Command, Events, EventsError};
@@ -115,97 +114,6 @@ pub fn start(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(run(dispatch, inbox, stopped));
     Ok(DispatcherHandle { stop, task })
-}
-
-/// One pending delivery as the scheduler tracks it.
-struct Slot {
-    target: Target,
-    order_key: Option<String>,
-    due_ms: u64,
-    in_flight: bool,
-}
-
-/// The pending deliveries and what is in flight.
-#[derive(Default)]
-struct Scheduler {
-    slots: BTreeMap<u64, Slot>,
-    in_flight: usize,
-    per_target: HashMap<Target, usize>,
-}
-
-impl Scheduler {
-    fn add(&mut self, delivery: &DeliveryRecord) {
-        self.slots.insert(
-            delivery.id,
-            Slot {
-                target: delivery.target.clone(),
-                order_key: delivery.order_key.clone(),
-                due_ms: delivery.next_attempt_ms,
-                in_flight: false,
-            },
-        );
-    }
-
-    fn finished(&mut self, delivery: &DeliveryRecord) {
-        if let Some(slot) = self.slots.get_mut(&delivery.id)
-            && slot.in_flight
-        {
-            slot.in_flight = false;
-            self.in_flight -= 1;
-            if let Some(count) = self.per_target.get_mut(&slot.target) {
-                *count -= 1;
-            }
-        }
-        match delivery.state {
-            DeliveryState::Pending => {
-                if let Some(slot) = self.slots.get_mut(&delivery.id) {
-                    slot.due_ms = delivery.next_attempt_ms;
-                }
-            }
-            _ => {
-                self.slots.remove(&delivery.id);
-            }
-        }
-    }
-
-    fn wake(&mut self, target: &Target, now: u64) {
-        for slot in self.slots.values_mut().filter(|s| &s.target == target) {
-            slot.due_ms = slot.due_ms.min(now);
-        }
-    }
-
-    /// Marks the deliveries that may start now as in flight and returns
-    /// them, with when the next one not yet due will be.
-    fn take_ready(&mut self, now: u64, max: usize, per_target: usize) -> (Vec<u64>, Option<u64>) {
-        let mut heads = HashSet::new();
-        let mut ready = Vec::new();
-        let mut next_due: Option<u64> = None;
-        for (id, slot) in &mut self.slots {
-            if let Some(key) = &slot.order_key {
-                let mut hasher = DefaultHasher::new();
-                (&slot.target, key).hash(&mut hasher);
-                if !heads.insert(hasher.finish()) {
-                    continue;
-                }
-            }
-            if slot.in_flight {
-                continue;
-            }
-            if slot.due_ms > now {
-                next_due = Some(next_due.map_or(slot.due_ms, |d| d.min(slot.due_ms)));
-                continue;
-            }
-            let busy = self.per_target.get(&slot.target).copied().unwrap_or(0);
-            if self.in_flight >= max || busy >= per_target {
-                continue;
-            }
-            slot.in_flight = true;
-            self.in_flight += 1;
-            *self.per_target.entry(slot.target.clone()).or_default() += 1;
-            ready.push(*id);
-        }
-        (ready, next_due)
-    }
 }
 
 /// What an attempt came to.
@@ -834,65 +742,4 @@ async fn track_streak(
         scheduler.wake(&delivery.target, now);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn delivery(id: u64, target: &str, subject: Option<&str>, due: u64) -> DeliveryRecord {
-        DeliveryRecord {
-            id,
-            event: id,
-            target: Target::Subscription { id: target.into() },
-            order_key: subject.map(str::to_owned),
-            state: DeliveryState::Pending,
-            attempts: 0,
-            next_attempt_ms: due,
-            created_ms: 0,
-            last_error: None,
-        }
-    }
-
-    #[test]
-    fn one_subject_goes_one_at_a_time_in_order_while_others_proceed() {
-        let mut scheduler = Scheduler::default();
-        for d in [
-            delivery(1, "a", Some("call-1"), 0),
-            delivery(2, "a", Some("call-1"), 0),
-            delivery(3, "a", Some("call-2"), 0),
-            delivery(4, "a", None, 0),
-            delivery(5, "b", Some("call-1"), 0),
-        ] {
-            scheduler.add(&d);
-        }
-        let (ready, _) = scheduler.take_ready(10, 64, 8);
-        assert_eq!(ready, [1, 3, 4, 5]);
-        // The head failed and waits for its retry: the next of its subject still waits.
-        let mut retried = delivery(1, "a", Some("call-1"), 1_000);
-        retried.attempts = 1;
-        scheduler.finished(&retried);
-        assert_eq!(scheduler.take_ready(20, 64, 8), (vec![], Some(1_000)));
-        let (ready, _) = scheduler.take_ready(1_000, 64, 8);
-        assert_eq!(ready, [1]);
-        let mut delivered = retried;
-        delivered.state = DeliveryState::Delivered;
-        scheduler.finished(&delivered);
-        let (ready, _) = scheduler.take_ready(1_000, 64, 8);
-        assert_eq!(ready, [2]);
-    }
-
-    #[test]
-    fn in_flight_limits_hold_globally_and_per_target() {
-        let mut scheduler = Scheduler::default();
-        for id in 1..=6 {
-            scheduler.add(&delivery(id, if id <= 4 { "a" } else { "b" }, None, 0));
-        }
-        assert_eq!(scheduler.take_ready(0, 64, 2).0, [1, 2, 5, 6]);
-        let mut more = Scheduler::default();
-        for id in 1..=6 {
-            more.add(&delivery(id, "a", None, 0));
-        }
-        assert_eq!(more.take_ready(0, 3, 8).0, [1, 2, 3]);
-    }
 }

@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod kinds;
 pub mod rules;
 pub mod schedule;
+mod scheduler;
 pub mod signing;
 pub mod subscriptions;
 pub mod template;
@@ -74,7 +75,7 @@ impl Default for EventSettings {
         Self {
             retries: RetrySchedule::default(),
             max_in_flight: 64,
-            per_target_in_flight: 8,
+            per_target_in_flight: 16,
             request_timeout: Duration::from_secs(15),
             failing_after: 5,
             disable_after: Duration::from_secs(5 * 24 * 3600),

@@ -74,6 +74,12 @@ pub struct Runtime {
     _ticker: EpochTicker,
 }
 
+/// A connector's own error, with every secret value scrubbed from its message.
+fn connector_error(grants: &ConnectorGrants, mut err: crate::model::ConnectorError) -> CallError {
+    err.message = grants.settings.redact(&err.message);
+    CallError::Connector(err)
+}
+
 const COMPONENT_PREAMBLE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
 const MODULE_PREAMBLE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
@@ -243,7 +249,6 @@ impl Runtime {
         call: Invocation<'_>,
     ) -> Result<String, CallError> {
         let pre = prepared.pre.clone();
-        let redact = grants.settings.clone();
         let Invocation {
             context,
             operation,
@@ -256,10 +261,7 @@ impl Runtime {
                 bindings::invoke(&pre, &mut store, operation, input).await
             })
             .await?
-            .map_err(|mut err| {
-                err.message = redact.redact(&err.message);
-                CallError::Connector(err)
-            })?;
+            .map_err(|err| connector_error(grants, err))?;
         let limit = grants.limits.output_bytes;
         if output.len() > limit {
             return Err(CallError::OutputTooLarge {
@@ -285,7 +287,6 @@ impl Runtime {
         request: HttpRequest,
     ) -> Result<WebhookOutcome, CallError> {
         let pre = prepared.pre.clone();
-        let redact = grants.settings.clone();
         let deadline = Instant::now() + grants.limits.deadline;
         let outcome = self
             .run(
@@ -298,10 +299,7 @@ impl Runtime {
                 },
             )
             .await?
-            .map_err(|mut err| {
-                err.message = redact.redact(&err.message);
-                CallError::Connector(err)
-            })?;
+            .map_err(|err| connector_error(grants, err))?;
         let size = outcome.response.body.len()
             + outcome
                 .events
@@ -324,7 +322,6 @@ impl Runtime {
         event: Event,
     ) -> Result<(), CallError> {
         let pre = prepared.pre.clone();
-        let redact = grants.settings.clone();
         let deadline = Instant::now() + grants.limits.deadline;
         self.run(
             grants,
@@ -334,9 +331,6 @@ impl Runtime {
             |mut store| async move { bindings::on_event(&pre, &mut store, event).await },
         )
         .await?
-        .map_err(|mut err| {
-            err.message = redact.redact(&err.message);
-            CallError::Connector(err)
-        })
+        .map_err(|err| connector_error(grants, err))
     }
 }
