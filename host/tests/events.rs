@@ -235,6 +235,13 @@ async fn signed_webhooks_fire_rules_and_reach_a_signed_mapped_subscriber() {
     );
     let logged = items(&host, "/v1/events?source=relay").await;
     assert_eq!(logged.len(), 2);
+    let nameless = json!({"events": [call_event("", "call.answered", "call-2", "")]});
+    let refused = host.send(signed("signed", &nameless)).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::BAD_GATEWAY, "invalid_output"),
+        "an event needs the provider's id"
+    );
 
     let delivered = eventually("two deliveries", Duration::from_secs(10), async || {
         let got = receiver.received();
@@ -341,15 +348,19 @@ async fn the_allowlist_and_body_limit_hold_before_the_connector_runs() {
     let put = host
         .put_json(
             "/v1/connectors/relay/hooks/restricted",
-            r#"{"allow_ips": ["127.0.0.0/8"]}"#,
+            r#"{"allow_ips": ["127.0.0.0/8"], "tenant": "acme"}"#,
         )
         .await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.text);
     let body = json!({"events": [call_event("r2", "call.answered", "call-9", "")]});
-    assert_eq!(
-        host.send(signed("restricted", &body)).await.status,
-        StatusCode::OK
-    );
+    let mut request = signed("restricted", &body);
+    request
+        .headers_mut()
+        .insert("x-tenant", "other".parse().unwrap());
+    assert_eq!(host.send(request).await.status, StatusCode::OK);
+    let stored = items(&host, "/v1/events?tenant=acme").await;
+    assert_eq!(stored.len(), 1, "the hook's tenant, not the header's");
+    assert_eq!(stored[0]["id"], "r2");
     let listed = host.get("/v1/connectors/relay/hooks").await;
     let restricted = listed.json["hooks"]
         .as_array()
@@ -536,6 +547,18 @@ async fn a_subscriber_that_never_recovers_ends_in_the_dlq_and_is_replayed_from_t
         Some(format!("evt_{first}").as_str())
     );
     assert_eq!(receiver.received()[0].method, "PUT");
+    let revived = host.get(&format!("/v1/deliveries/{}", dead[0]["id"])).await;
+    let history = revived.json["attempts_made"].as_array().unwrap();
+    assert_eq!(
+        history.len(),
+        4,
+        "the earlier attempts are kept: {}",
+        revived.text
+    );
+    assert_eq!(
+        (history[3]["number"].as_u64(), history[3]["ok"].as_bool()),
+        (Some(4), Some(true))
+    );
 
     let one = host
         .post_json(
@@ -633,6 +656,9 @@ async fn a_subscription_failing_too_long_is_disabled_and_announced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connectors_get_subscribed_events_through_on_event_with_retries_in_order() {
     let host = host_with("20ms,40ms,80ms", |_| {}).await;
+    // Dispatching stops and starts again in the same process.
+    host.app.stop_dispatching().await;
+    host.app.start_dispatching().await.unwrap();
     let created = inject(&host, json!({"kind": "order.created", "subject": "order-1", "data": {"fail": true, "fail_times": 2}})).await;
     inject(
         &host,
@@ -690,13 +716,17 @@ async fn configuration_is_checked_and_pending_deliveries_survive_a_restart() {
         (too_many.status, too_many.code()),
         (StatusCode::UNPROCESSABLE_ENTITY, "invalid_subscription")
     );
-    let bad_event = host
-        .post_json("/v1/events", r#"{"kind": "no spaces"}"#)
-        .await;
-    assert_eq!(
-        (bad_event.status, bad_event.code()),
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_event")
-    );
+    for bad in [
+        r#"{"kind": "no spaces"}"#,
+        r#"{"kind": "switchboard.subscription_failing"}"#,
+    ] {
+        let bad_event = host.post_json("/v1/events", bad).await;
+        assert_eq!(
+            (bad_event.status, bad_event.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_event"),
+            "{bad}"
+        );
+    }
 
     let receiver = subscriber().await;
     receiver.faults().set(FaultConfig {
@@ -705,13 +735,25 @@ async fn configuration_is_checked_and_pending_deliveries_survive_a_restart() {
     });
     let (subscription, _) = create_subscription(
         &host,
-        json!({"name": "later", "url": format!("{}/v1/receive/later", receiver.url()), "kinds": ["*"]}),
+        json!({"name": "later", "url": format!("{}/v1/receive/later", receiver.url()), "kinds": ["*"], "tenant": "default"}),
     )
     .await;
     let notify = host
         .post_json("/v1/rules", &json!({"name": "vip", "match": {"kinds": ["*"], "conditions": [{"field": "data.vip", "op": "eq", "value": true}]}, "action": {"notify": {"subscription": subscription}}}).to_string())
         .await;
     assert_eq!(notify.status, StatusCode::CREATED);
+    let other_tenant = host
+        .send(
+            Request::post("/v1/events")
+                .header("content-type", "application/json")
+                .header("x-tenant", "acme")
+                .body(Body::from(
+                    json!({"kind": "lead.created", "data": {"vip": true}}).to_string(),
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(other_tenant.status, StatusCode::ACCEPTED);
     let sequence = inject(
         &host,
         json!({"kind": "lead.created", "data": {"vip": true}}),
@@ -743,7 +785,7 @@ async fn configuration_is_checked_and_pending_deliveries_survive_a_restart() {
     assert_eq!(
         received.len(),
         1,
-        "the rule's notify and the subscription make one delivery"
+        "the rule's notify and the subscription make one delivery, none for another tenant"
     );
     assert_eq!(
         received[0].id.as_deref(),

@@ -21,7 +21,7 @@ use super::invoke::call_context;
 use super::{ApiError, AppState};
 use crate::events::hooks::HookPolicy;
 use crate::model::{Event, HttpRequest};
-use crate::names::ConnectorName;
+use crate::names::{ConnectorName, TenantId};
 use crate::registry::LoadedConnector;
 use crate::registry::lifecycle::Actor;
 use crate::runtime::call::CallError;
@@ -72,8 +72,10 @@ pub async fn receive(
     Path((connector, hook)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let context = call_context(request.headers())?;
-    let tenant = context.tenant.to_string();
+    // The tenant comes from the hook's settings, never from a header: the
+    // provider's signature does not cover headers a replay could change.
+    let mut context = call_context(request.headers())?;
+    context.tenant = TenantId::default_tenant();
     let routed = state.registry.route(&connector, &context).ok_or_else(|| {
         ApiError::from(crate::invoke::InvokeError::ConnectorNotFound(
             connector.clone(),
@@ -82,6 +84,10 @@ pub async fn receive(
     let loaded = routed.loaded.clone();
     let policy =
         policy_of(&state, &loaded, &hook).ok_or_else(|| hook_not_found(&connector, &hook))?;
+    if let Some(tenant) = &policy.tenant {
+        context.tenant = tenant.clone();
+    }
+    let tenant = context.tenant.to_string();
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -173,6 +179,12 @@ pub async fn receive(
                 outcome.response.status
             )))
         })?;
+    if let Some(index) = outcome.events.iter().position(|e| e.id.is_empty()) {
+        return Err(CallError::InvalidOutput(format!(
+            "event {index} of the webhook has no id; use the provider's event id (or one derived from the payload) so a resend is recognised"
+        ))
+        .into());
+    }
     let count = outcome.events.len();
     let appended = state
         .events

@@ -4,7 +4,7 @@
 //! subscriptions and other connectors from there.
 
 use super::CallCapabilities;
-use crate::events::{EventsError, check_event};
+use crate::events::{EventsError, HOST_KINDS, check_event};
 use crate::model::{ConnectorError, Event};
 
 /// Validates and durably stores one event; returns its id.
@@ -22,6 +22,12 @@ pub async fn emit(
         data,
     };
     check_event(&event).map_err(|err| ConnectorError::permanent("event_invalid", err))?;
+    if event.kind.starts_with(HOST_KINDS) {
+        return Err(ConnectorError::permanent(
+            "event_invalid",
+            format!("kinds starting with `{HOST_KINDS}` are the host's own"),
+        ));
+    }
     let id = event.id.clone();
     let stored = crate::store::StoredEvent {
         id: event.id,

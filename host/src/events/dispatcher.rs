@@ -16,16 +16,16 @@
 //! Delivery is at least once: a crash mid-attempt means the attempt is made
 //! again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use super::scheduler::Scheduler;
-use super::subscriptions::Subscription;
+use super::subscriptions::{FailureStreak, Subscription};
 use super::template::{render, view};
-use super::{Command, Events, EventsError};
+use super::{Command, Events};
 use crate::capabilities::now_ms;
 use crate::invoke::{InvokeError, InvokeRequest, invoke};
 use crate::model::{CallContext, Event};
@@ -37,6 +37,8 @@ use crate::store::{
     AttemptRecord, DeliveryRecord, DeliveryState, StoreError, StoredEvent, Target, blocking,
 };
 
+/// How long a delivery whose attempt produced no outcome waits, in milliseconds.
+const RETRY_UNREADABLE_MS: u64 = 1_000;
 /// Events fanned out per store transaction.
 const FAN_OUT_BATCH: usize = 256;
 /// Bytes of a response or error kept with an attempt.
@@ -60,6 +62,7 @@ pub fn new_delivery(
             .map(|subject| format!("{}/{subject}", event.tenant)),
         state: DeliveryState::Pending,
         attempts: 0,
+        revived_after: 0,
         next_attempt_ms: now,
         created_ms: now,
         last_error: None,
@@ -97,9 +100,7 @@ pub fn start(
     registry: Arc<Registry>,
     pipelines: Arc<Pipelines>,
 ) -> anyhow::Result<DispatcherHandle> {
-    let inbox = events
-        .take_inbox()
-        .ok_or_else(|| anyhow::anyhow!("the dispatcher is already running"))?;
+    let inbox = events.connect();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(events.settings().request_timeout)
@@ -153,6 +154,8 @@ async fn run(
     };
     let mut durable = dispatch.events.ingest().durable();
     let mut attempts = tokio::task::JoinSet::new();
+    let mut running: HashMap<tokio::task::Id, (u64, Target)> = HashMap::new();
+    let mut streaks: HashMap<String, FailureStreak> = HashMap::new();
     let settings = dispatch.events.settings().clone();
     loop {
         let watermark = *durable.borrow_and_update();
@@ -171,9 +174,10 @@ async fn run(
         let now = now_ms();
         let (ready, next_due) =
             scheduler.take_ready(now, settings.max_in_flight, settings.per_target_in_flight);
-        for id in ready {
+        for (id, target) in ready {
             let dispatch = dispatch.clone();
-            attempts.spawn(async move { (id, attempt(&dispatch, id).await) });
+            let task = attempts.spawn(async move { attempt(&dispatch, id).await });
+            running.insert(task.id(), (id, target));
         }
         let sleep = match (cursor <= watermark, next_due) {
             (true, _) => Duration::from_millis(200),
@@ -181,16 +185,26 @@ async fn run(
             (false, None) => Duration::from_secs(3600),
         };
         tokio::select! {
-            Some(joined) = attempts.join_next() => {
+            Some(joined) = attempts.join_next_with_id() => {
                 let mut next = Some(joined);
                 while let Some(joined) = next {
-                    match joined {
-                        Ok((_, Some(finished))) => settle(&dispatch, &mut scheduler, finished).await,
-                        // Unreadable: left in flight, so it is not retried in a loop; the next start retries it.
-                        Ok((id, None)) => tracing::warn!(delivery = id, "a delivery could not be attempted"),
-                        Err(err) => tracing::error!(error = %err, "a delivery attempt failed"),
+                    let (task, finished) = match joined {
+                        Ok((task, finished)) => (task, finished),
+                        Err(err) => {
+                            tracing::error!(error = %err, "a delivery attempt failed");
+                            (err.id(), None)
+                        }
+                    };
+                    let attempted = running.remove(&task);
+                    match (finished, attempted) {
+                        (Some(finished), _) => settle(&dispatch, &mut scheduler, &mut streaks, finished),
+                        // No outcome: the delivery is tried again shortly.
+                        (None, Some((id, target))) => {
+                            scheduler.release(&target, id, now_ms().saturating_add(RETRY_UNREADABLE_MS));
+                        }
+                        (None, None) => {}
                     }
-                    next = attempts.try_join_next();
+                    next = attempts.try_join_next_with_id();
                 }
             }
             command = inbox.recv() => match command {
@@ -265,9 +279,17 @@ fn targets_of(dispatch: &Dispatch, sequence: u64, event: &StoredEvent) -> Vec<Ta
         if rule.spec.matches(&event.kind, &event.tenant, &view) {
             targets.push(match &rule.spec.action {
                 super::rules::Action::Invoke { .. } => Target::Rule { id: rule.id },
-                super::rules::Action::Notify { subscription } => Target::Subscription {
-                    id: subscription.clone(),
-                },
+                super::rules::Action::Notify { subscription } => {
+                    // Sent whatever kinds the subscription takes, but only
+                    // to an enabled one, of the event's tenant, and never a
+                    // notice about itself.
+                    match events.subscription(subscription) {
+                        Ok(s) if s.spec.enabled && s.takes_notice(event) => {
+                            Target::Subscription { id: s.id }
+                        }
+                        _ => continue,
+                    }
+                }
             });
         }
     }
@@ -331,6 +353,13 @@ async fn attempt(dispatch: &Arc<Dispatch>, id: u64) -> Option<Finished> {
             return None;
         }
     };
+    if delivery.state != DeliveryState::Pending {
+        // An operator changed it since it was scheduled.
+        return Some(Finished {
+            delivery,
+            subscriber_ok: None,
+        });
+    }
     let started_ms = now_ms();
     let started = Instant::now();
     let is_subscription = matches!(delivery.target, Target::Subscription { .. });
@@ -359,23 +388,18 @@ async fn attempt(dispatch: &Arc<Dispatch>, id: u64) -> Option<Finished> {
         } => {
             delivery.attempts += 1;
             delivery.last_error = Some(detail.clone());
+            let made = delivery.attempts - delivery.revived_after;
             let wait = heals
-                .then(|| {
-                    settings
-                        .retries
-                        .wait_after(delivery.attempts, rand::random())
-                })
+                .then(|| settings.retries.wait_after(made, rand::random()))
                 .flatten();
             delivery.state = match wait {
                 Some(wait) => {
-                    delivery.next_attempt_ms = now_ms() + crate::runtime::limits::millis(wait);
+                    delivery.next_attempt_ms =
+                        now_ms().saturating_add(crate::runtime::limits::millis(wait));
                     DeliveryState::Pending
                 }
                 None if heals => DeliveryState::Dead {
-                    reason: format!(
-                        "retries exhausted after {} attempts: {detail}",
-                        delivery.attempts
-                    ),
+                    reason: format!("retries exhausted after {made} attempts: {detail}"),
                 },
                 None => DeliveryState::Dead {
                     reason: detail.clone(),
@@ -608,37 +632,55 @@ async fn hand_to_connector(
             heals: true,
         };
     };
-    let loaded = routed.loaded.clone();
-    if !super::kinds::any_matches(&loaded.manifest.subscribes, &event.kind) {
-        return Outcome::NotAttempted(DeliveryState::Discarded {
-            reason: format!(
-                "connector `{name}` no longer subscribes to `{}`",
-                event.kind
-            ),
-        });
-    }
-    let started = Instant::now();
-    let result = dispatch
-        .registry
-        .runtime()
-        .on_event(
-            &loaded.prepared,
-            &loaded.grants,
-            Arc::new(context),
-            Event {
-                id: event.id.clone(),
-                kind: event.kind.clone(),
-                subject: event.subject.clone(),
-                time_ms: event.time_ms,
-                data: event.data.clone(),
-            },
-        )
-        .await;
-    let failed = result
-        .as_ref()
-        .err()
-        .is_some_and(crate::pipeline::counts_against);
-    dispatch.registry.finish(routed, started.elapsed(), failed);
+    let subscribes = |loaded: &crate::registry::LoadedConnector| {
+        super::kinds::any_matches(&loaded.manifest.subscribes, &event.kind)
+    };
+    let event = Event {
+        id: event.id.clone(),
+        kind: event.kind.clone(),
+        subject: event.subject.clone(),
+        time_ms: event.time_ms,
+        data: event.data.clone(),
+    };
+    let runtime = dispatch.registry.runtime();
+    let context = Arc::new(context);
+    let (loaded, result) = if subscribes(&routed.loaded) {
+        // The version the call is routed to (a canary's candidate takes
+        // its share), counted in its canary window like any call.
+        let loaded = routed.loaded.clone();
+        let started = Instant::now();
+        let result = runtime
+            .on_event(&loaded.prepared, &loaded.grants, context, event)
+            .await;
+        let failed = result
+            .as_ref()
+            .err()
+            .is_some_and(crate::pipeline::counts_against);
+        dispatch.registry.finish(routed, started.elapsed(), failed);
+        (loaded, result)
+    } else {
+        // A candidate that dropped the subscription: the active version gets it.
+        match dispatch
+            .registry
+            .get(name)
+            .filter(|active| subscribes(active))
+        {
+            Some(active) => {
+                let result = runtime
+                    .on_event(&active.prepared, &active.grants, context, event)
+                    .await;
+                (active, result)
+            }
+            None => {
+                return Outcome::NotAttempted(DeliveryState::Discarded {
+                    reason: format!(
+                        "connector `{name}` no longer subscribes to `{}`",
+                        event.kind
+                    ),
+                });
+            }
+        }
+    };
     match result {
         Ok(()) => Outcome::Delivered {
             status: None,
@@ -653,93 +695,122 @@ async fn hand_to_connector(
 }
 
 /// Updates the scheduler and, for subscriptions, the failure streak.
-async fn settle(dispatch: &Dispatch, scheduler: &mut Scheduler, finished: Finished) {
+///
+/// Streaks are counted here, in the one dispatcher task; only their
+/// turning points (announced, disabled, ended after an announcement) are
+/// written to the store, by a task of their own, so a failing subscriber
+/// does not slow the loop down with a flush per attempt.
+fn settle(
+    dispatch: &Arc<Dispatch>,
+    scheduler: &mut Scheduler,
+    streaks: &mut HashMap<String, FailureStreak>,
+    finished: Finished,
+) {
     scheduler.finished(&finished.delivery);
     let (Some(ok), Target::Subscription { id }) =
         (finished.subscriber_ok, &finished.delivery.target)
     else {
         return;
     };
-    if let Err(err) = track_streak(dispatch, scheduler, id, ok, &finished.delivery).await {
-        tracing::error!(subscription = id, error = %err, "cannot record the subscription's failure streak");
+    let settings = dispatch.events.settings();
+    let now = now_ms();
+    if ok {
+        if streaks.remove(id).is_some_and(|streak| streak.notified) {
+            spawn_streak_change(dispatch, id, FailureStreak::default(), false, false, None);
+        }
+        return;
+    }
+    let streak = streaks.entry(id.clone()).or_insert_with(|| {
+        dispatch
+            .events
+            .subscription(id)
+            .map(|s| s.failing)
+            .ok()
+            .filter(|f| f.count > 0)
+            .unwrap_or(FailureStreak {
+                count: 0,
+                since_ms: now,
+                notified: false,
+            })
+    });
+    streak.count += 1;
+    let failing = streak.count >= settings.failing_after;
+    let announce = failing && !streak.notified;
+    streak.notified |= announce;
+    let disable = failing
+        && now.saturating_sub(streak.since_ms)
+            >= crate::runtime::limits::millis(settings.disable_after);
+    if announce || disable {
+        let last_error = finished.delivery.last_error.clone();
+        spawn_streak_change(dispatch, id, streak.clone(), announce, disable, last_error);
+    }
+    if disable {
+        streaks.remove(id);
     }
 }
 
-async fn track_streak(
-    dispatch: &Dispatch,
-    scheduler: &mut Scheduler,
+/// Records a turning point of a subscription's failure streak, announces
+/// it when `announce` says so, and disables the subscription when `disable` does.
+fn spawn_streak_change(
+    dispatch: &Arc<Dispatch>,
     id: &str,
-    ok: bool,
-    delivery: &DeliveryRecord,
-) -> Result<(), EventsError> {
-    let events = &dispatch.events;
-    let settings = events.settings();
-    let Ok(current) = events.subscription(id) else {
-        return Ok(());
-    };
-    if ok {
-        if current.failing.count > 0 {
+    streak: FailureStreak,
+    announce: bool,
+    disable: bool,
+    last_error: Option<String>,
+) {
+    let events = dispatch.events.clone();
+    let id = id.to_owned();
+    tokio::spawn(async move {
+        let mut disabled = false;
+        let updated = events
+            .update_subscription(&id, |s| {
+                s.failing = streak.clone();
+                if disable && s.spec.enabled {
+                    s.spec.enabled = false;
+                    s.disabled_reason = Some(format!(
+                        "{} failed attempts in a row since {} (ms since the epoch)",
+                        streak.count, streak.since_ms
+                    ));
+                    disabled = true;
+                }
+            })
+            .await;
+        let subscription = match updated {
+            Ok(Some(subscription)) => subscription,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::error!(subscription = id, error = %err, "cannot record the subscription's failure streak");
+                return;
+            }
+        };
+        let data = serde_json::json!({
+            "subscription": subscription.id,
+            "name": subscription.spec.name,
+            "url": subscription.spec.url,
+            "failures": streak.count,
+            "failing_since_ms": streak.since_ms,
+            "last_error": last_error,
+        });
+        if announce {
+            tracing::warn!(
+                subscription = id,
+                failures = streak.count,
+                "a subscription keeps failing"
+            );
             events
-                .update_subscription(id, |s| s.failing = Default::default())
-                .await?;
+                .announce("switchboard.subscription_failing", &id, data.clone())
+                .await;
         }
-        return Ok(());
-    }
-    let now = now_ms();
-    let mut announce_failing = false;
-    let mut disabled = false;
-    let updated = events
-        .update_subscription(id, |s| {
-            if s.failing.count == 0 {
-                s.failing.since_ms = now;
-            }
-            s.failing.count += 1;
-            if s.failing.count >= settings.failing_after && !s.failing.notified {
-                s.failing.notified = true;
-                announce_failing = true;
-            }
-            let long = now.saturating_sub(s.failing.since_ms)
-                >= crate::runtime::limits::millis(settings.disable_after);
-            if s.spec.enabled && long && s.failing.count >= settings.failing_after {
-                s.spec.enabled = false;
-                s.disabled_reason = Some(format!(
-                    "{} failed attempts in a row since {} (ms since the epoch)",
-                    s.failing.count, s.failing.since_ms
-                ));
-                disabled = true;
-            }
-        })
-        .await?;
-    let Some(subscription) = updated else {
-        return Ok(());
-    };
-    let data = serde_json::json!({
-        "subscription": subscription.id,
-        "name": subscription.spec.name,
-        "url": subscription.spec.url,
-        "failures": subscription.failing.count,
-        "failing_since_ms": subscription.failing.since_ms,
-        "last_error": delivery.last_error,
+        if disabled {
+            tracing::warn!(
+                subscription = id,
+                "a subscription was disabled after failing too long"
+            );
+            events
+                .announce("switchboard.subscription_disabled", &id, data)
+                .await;
+            events.tell(Command::Wake(Target::Subscription { id }));
+        }
     });
-    if announce_failing {
-        tracing::warn!(
-            subscription = id,
-            failures = subscription.failing.count,
-            "a subscription keeps failing"
-        );
-        events
-            .announce("switchboard.subscription_failing", id, data.clone())
-            .await;
-    }
-    if disabled {
-        tracing::warn!(
-            subscription = id,
-            "a subscription was disabled after failing too long"
-        );
-        events
-            .announce("switchboard.subscription_disabled", id, data)
-            .await;
-        scheduler.wake(&delivery.target, now);
-    }
-    Ok(())
 }

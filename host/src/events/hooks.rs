@@ -10,6 +10,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::names::TenantId;
+
 /// Default largest webhook body, in bytes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 /// Largest body limit a hook may have, in bytes.
@@ -34,6 +36,9 @@ pub struct HookPolicy {
     /// Largest body, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// The tenant its events belong to (`default` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<TenantId>,
 }
 
 fn default_max_body() -> usize {
@@ -45,6 +50,7 @@ impl Default for HookPolicy {
         Self {
             allow_ips: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            tenant: None,
         }
     }
 }

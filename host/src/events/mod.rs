@@ -40,6 +40,8 @@ use crate::store::{
     EventConfigStore, EventLog, StoreError, StoredEvent, Target, blocking,
 };
 
+/// Most events one replay request delivers again.
+pub const MAX_REPLAY: usize = 10_000;
 /// Largest event payload, in bytes.
 pub const MAX_DATA_BYTES: usize = 256 << 10;
 /// Longest event id or subject, in bytes.
@@ -48,6 +50,8 @@ pub const MAX_ID_BYTES: usize = 256;
 pub const API_SOURCE: &str = "api";
 /// The source of the host's own events.
 pub const HOST_SOURCE: &str = "switchboard";
+/// The prefix of the host's own event kinds; no one else may use it.
+pub const HOST_KINDS: &str = "switchboard.";
 
 /// The stores the event system needs.
 pub trait EventStores: EventLog + DeliveryStore + EventConfigStore {}
@@ -122,8 +126,10 @@ pub struct Events {
     rules: RwLock<BTreeMap<String, Rule>>,
     subscriptions: RwLock<BTreeMap<String, Subscription>>,
     hooks: RwLock<BTreeMap<String, HookPolicy>>,
-    commands: mpsc::UnboundedSender<Command>,
-    inbox: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
+    /// The running dispatcher's inbox, if one runs.
+    commands: std::sync::Mutex<Option<mpsc::UnboundedSender<Command>>>,
+    /// Serializes configuration changes, so memory and the store agree.
+    changes: tokio::sync::Mutex<()>,
 }
 
 fn load<T: DeserializeOwned>(
@@ -214,7 +220,6 @@ impl Events {
         ingest: Arc<EventIngest>,
         settings: EventSettings,
     ) -> Result<Self, StoreError> {
-        let (commands, inbox) = mpsc::unbounded_channel();
         Ok(Self {
             rules: RwLock::new(load(store.as_ref(), EventConfigKind::Rule)?),
             subscriptions: RwLock::new(load(store.as_ref(), EventConfigKind::Subscription)?),
@@ -222,8 +227,8 @@ impl Events {
             store,
             ingest,
             settings,
-            commands,
-            inbox: std::sync::Mutex::new(Some(inbox)),
+            commands: std::sync::Mutex::new(None),
+            changes: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -241,17 +246,20 @@ impl Events {
         &self.store
     }
 
-    pub(crate) fn take_inbox(&self) -> Option<mpsc::UnboundedReceiver<Command>> {
-        self.inbox
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+    /// A fresh inbox for a dispatcher that is starting; commands sent
+    /// before go nowhere, as the dispatcher reads the store when it starts.
+    pub(crate) fn connect(&self) -> mpsc::UnboundedReceiver<Command> {
+        let (commands, inbox) = mpsc::unbounded_channel();
+        *self.commands.lock().unwrap_or_else(PoisonError::into_inner) = Some(commands);
+        inbox
     }
 
     fn tell(&self, command: Command) {
-        // The dispatcher gone means the host is stopping; nothing is lost,
-        // as the store holds what the command was about.
-        let _ = self.commands.send(command);
+        // No dispatcher (or a stopped one) loses nothing: the store holds
+        // what the command was about, and a starting dispatcher reads it.
+        if let Some(commands) = &*self.commands.lock().unwrap_or_else(PoisonError::into_inner) {
+            let _ = commands.send(command);
+        }
     }
 
     /// Stores events from `source` for `tenant`, checking each first; returns
@@ -269,6 +277,11 @@ impl Events {
             .map(|(index, event)| {
                 check_event(&event)
                     .map_err(|err| EventsError::Invalid(format!("event {index}: {err}")))?;
+                if source != HOST_SOURCE && event.kind.starts_with(HOST_KINDS) {
+                    return Err(EventsError::Invalid(format!(
+                        "event {index}: kinds starting with `{HOST_KINDS}` are the host's own"
+                    )));
+                }
                 Ok(StoredEvent {
                     id: if event.id.is_empty() {
                         uuid::Uuid::new_v4().to_string()
@@ -391,7 +404,7 @@ impl Events {
         let revived = self
             .change_dead(id, |mut delivery| {
                 delivery.state = DeliveryState::Pending;
-                delivery.attempts = 0;
+                delivery.revived_after = delivery.attempts;
                 delivery.next_attempt_ms = now_ms();
                 delivery
             })
@@ -416,6 +429,7 @@ impl Events {
         id: u64,
         change: impl FnOnce(DeliveryRecord) -> DeliveryRecord + Send + 'static,
     ) -> Result<DeliveryRecord, EventsError> {
+        let _change = self.changes.lock().await;
         let store = self.store.clone();
         blocking(move || {
             let delivery = store.delivery(id)?.ok_or(EventsError::NotFound {
@@ -427,6 +441,7 @@ impl Events {
             }
             let changed = change(delivery);
             store.put_delivery(&changed, None)?;
+            store.flush_events()?;
             Ok(changed)
         })
         .await
@@ -443,10 +458,11 @@ impl Events {
         let subscription = self.subscription(id)?;
         let store = self.store.clone();
         let target = Target::Subscription { id: id.to_owned() };
+        let durable = *self.ingest.durable().borrow();
         let deliveries = blocking(move || {
             let events: Vec<(u64, StoredEvent)> = match selection {
                 Replay::Event(sequence) => {
-                    let event = store.event(sequence)?.ok_or(EventsError::NotFound {
+                    let event = store.event(sequence)?.filter(|_| sequence <= durable).ok_or(EventsError::NotFound {
                         what: "event",
                         id: sequence.to_string(),
                     })?;
@@ -455,13 +471,20 @@ impl Events {
                 Replay::Range { from_ms, to_ms } => {
                     let mut found = Vec::new();
                     let mut cursor = 1;
-                    loop {
+                    while cursor <= durable {
                         let page = store.read_events(cursor, 512)?;
                         let Some((last, _)) = page.last() else { break };
                         cursor = last + 1;
-                        found.extend(page.into_iter().filter(|(_, e)| {
-                            (from_ms..to_ms).contains(&e.time_ms) && subscription.wants(e)
+                        found.extend(page.into_iter().filter(|(sequence, e)| {
+                            *sequence <= durable
+                                && (from_ms..to_ms).contains(&e.time_ms)
+                                && subscription.wants(e)
                         }));
+                        if found.len() > MAX_REPLAY {
+                            return Err(EventsError::Invalid(format!(
+                                "more than {MAX_REPLAY} events fall in the range; replay a narrower one"
+                            )));
+                        }
                     }
                     found
                 }
@@ -507,6 +530,7 @@ impl Events {
     /// Creates a rule (`id` none) or replaces one.
     pub async fn put_rule(&self, id: Option<&str>, spec: RuleSpec) -> Result<Rule, EventsError> {
         spec.check().map_err(EventsError::Invalid)?;
+        let _change = self.changes.lock().await;
         if let Action::Notify { subscription } = &spec.action {
             self.subscription(subscription)?;
         }
@@ -531,6 +555,7 @@ impl Events {
 
     /// Removes a rule; its pending deliveries are discarded.
     pub async fn delete_rule(&self, id: &str) -> Result<(), EventsError> {
+        let _change = self.changes.lock().await;
         self.rule(id)?;
         self.remove(EventConfigKind::Rule, id).await?;
         write(&self.rules).remove(id);
@@ -572,6 +597,7 @@ impl Events {
             ),
             None => None,
         };
+        let _change = self.changes.lock().await;
         let subscription = match id {
             Some(id) => {
                 let current = self.subscription(id)?;
@@ -616,6 +642,7 @@ impl Events {
 
     /// Removes a subscription; its pending deliveries are discarded.
     pub async fn delete_subscription(&self, id: &str) -> Result<(), EventsError> {
+        let _change = self.changes.lock().await;
         self.subscription(id)?;
         self.remove(EventConfigKind::Subscription, id).await?;
         write(&self.subscriptions).remove(id);
@@ -629,16 +656,14 @@ impl Events {
         id: &str,
         change: impl FnOnce(&mut Subscription),
     ) -> Result<Option<Subscription>, EventsError> {
-        let updated = {
-            let mut subscriptions = write(&self.subscriptions);
-            let Some(subscription) = subscriptions.get_mut(id) else {
-                return Ok(None);
-            };
-            change(subscription);
-            subscription.clone()
+        let _change = self.changes.lock().await;
+        let Ok(mut updated) = self.subscription(id) else {
+            return Ok(None);
         };
+        change(&mut updated);
         self.persist(EventConfigKind::Subscription, id, &updated)
             .await?;
+        write(&self.subscriptions).insert(id.to_owned(), updated.clone());
         Ok(Some(updated))
     }
 
@@ -655,6 +680,7 @@ impl Events {
         policy: HookPolicy,
     ) -> Result<(), EventsError> {
         policy.check().map_err(EventsError::Invalid)?;
+        let _change = self.changes.lock().await;
         let key = hook_key(connector, hook);
         self.persist(EventConfigKind::Hook, &key, &policy).await?;
         write(&self.hooks).insert(key, policy);
@@ -663,6 +689,7 @@ impl Events {
 
     /// Goes back to the manifest's settings of a hook; returns whether there were others.
     pub async fn reset_hook(&self, connector: &str, hook: &str) -> Result<bool, EventsError> {
+        let _change = self.changes.lock().await;
         let key = hook_key(connector, hook);
         let existed = self.remove(EventConfigKind::Hook, &key).await?;
         write(&self.hooks).remove(&key);

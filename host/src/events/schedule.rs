@@ -7,6 +7,9 @@
 
 use std::time::Duration;
 
+/// The longest duration [`parse_duration`] takes: a year.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// The waits between attempts; their count is the number of retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetrySchedule(Vec<Duration>);
@@ -66,13 +69,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let number: u64 = number
         .parse()
         .map_err(|_| format!("`{text}` does not start with a number"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(number)),
-        "s" => Ok(Duration::from_secs(number)),
-        "m" => Ok(Duration::from_secs(number * 60)),
-        "h" => Ok(Duration::from_secs(number * 3600)),
-        _ => Err(format!("`{text}` has an unknown unit; use ms, s, m or h")),
+    let wait = match unit {
+        "ms" => Duration::from_millis(number),
+        "s" => Duration::from_secs(number),
+        "m" => Duration::from_secs(number.saturating_mul(60)),
+        "h" => Duration::from_secs(number.saturating_mul(3600)),
+        _ => return Err(format!("`{text}` has an unknown unit; use ms, s, m or h")),
+    };
+    if wait > MAX_DURATION {
+        return Err(format!("`{text}` is longer than a year"));
     }
+    Ok(wait)
 }
 
 #[cfg(test)]
@@ -109,5 +116,7 @@ mod tests {
         assert_eq!(RetrySchedule::parse("").map(|s| s.attempts()), Ok(1));
         assert!(RetrySchedule::parse("5").is_err());
         assert!(RetrySchedule::parse("5d").is_err());
+        assert!(RetrySchedule::parse("18446744073709551615s").is_err());
+        assert!(parse_duration("8000h").is_ok() && parse_duration("9000000h").is_err());
     }
 }

@@ -212,10 +212,21 @@ impl Subscription {
     /// Whether `event` goes to it: a kind and tenant it takes, and not a
     /// notice about its own failures (those go to the others).
     pub fn wants(&self, event: &StoredEvent) -> bool {
+        self.takes_notice(event) && self.spec.takes(&event.kind, &event.tenant)
+    }
+
+    /// Whether a rule may send it `event`, whatever its kind: an event of
+    /// its tenant that is not a notice about its own failures.
+    pub fn takes_notice(&self, event: &StoredEvent) -> bool {
         let about_itself = event.connector == super::HOST_SOURCE
             && event.kind.starts_with("switchboard.subscription_")
             && event.subject.as_deref() == Some(self.id.as_str());
-        !about_itself && self.spec.takes(&event.kind, &event.tenant)
+        !about_itself
+            && self
+                .spec
+                .tenant
+                .as_deref()
+                .is_none_or(|t| t == event.tenant)
     }
 
     /// The signing secret.

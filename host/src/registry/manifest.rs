@@ -80,6 +80,9 @@ struct RawCapabilities {
     secrets: Vec<SettingKey>,
 }
 
+/// Names no connector may take: the sources of injected and host events.
+const RESERVED_NAMES: [&str; 2] = [crate::events::API_SOURCE, crate::events::HOST_SOURCE];
+
 /// Why a manifest was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid connector.toml: {0}")]
@@ -94,6 +97,12 @@ impl Manifest {
     ) -> Result<Self, ManifestError> {
         let raw: RawManifest =
             toml::from_str(text).map_err(|err| ManifestError(describe_toml_error(text, &err)))?;
+        if RESERVED_NAMES.contains(&raw.name.as_str()) {
+            return Err(ManifestError(format!(
+                "the name `{}` is reserved: it marks events the API or the host itself made",
+                raw.name.as_str()
+            )));
+        }
         if raw.description.trim().is_empty() {
             return Err(ManifestError("`description` must not be empty".into()));
         }
@@ -271,6 +280,19 @@ deadline_ms = 3000
                 .to_string()
                 .contains("hooks.Calls")
         );
+    }
+
+    #[test]
+    fn the_names_of_event_sources_are_reserved() {
+        for name in ["api", "switchboard"] {
+            let text = format!("name = \"{name}\"\nversion = \"1.0.0\"\ndescription = \"d\"\n");
+            assert!(
+                parse(&text)
+                    .expect_err("reserved")
+                    .to_string()
+                    .contains("reserved")
+            );
+        }
     }
 
     #[test]

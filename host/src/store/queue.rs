@@ -131,6 +131,10 @@ pub struct DeliveryRecord {
     pub state: DeliveryState,
     /// Attempts made so far.
     pub attempts: u32,
+    /// The attempts made before an operator took it out of the dead-letter
+    /// queue; the retry schedule starts again after them.
+    #[serde(default)]
+    pub revived_after: u32,
     /// When the next attempt is due, in milliseconds since the Unix epoch.
     pub next_attempt_ms: u64,
     /// When it was created.

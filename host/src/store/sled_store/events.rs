@@ -205,28 +205,44 @@ impl DeliveryStore for SledStore {
     ) -> StoreResult<()> {
         let t = &self.event_trees;
         let id = delivery.id.to_be_bytes();
-        t.deliveries.insert(id, encode_json(delivery)?)?;
-        if let Some(attempt) = attempt {
-            t.attempts.insert(
-                pair_key(delivery.id, u64::from(attempt.number)),
-                encode_json(attempt)?,
-            )?;
-        }
-        match delivery.state {
-            DeliveryState::Pending => {
-                t.pending.insert(id, &[])?;
-                t.dead.remove(id)?;
-            }
-            DeliveryState::Dead { .. } => {
-                t.dead.insert(id, &[])?;
-                t.pending.remove(id)?;
-            }
-            DeliveryState::Delivered | DeliveryState::Discarded { .. } => {
-                t.pending.remove(id)?;
-                t.dead.remove(id)?;
-            }
-        }
-        Ok(())
+        let record = encode_json(delivery)?;
+        let attempt = attempt
+            .map(|a| {
+                Ok::<_, StoreError>((pair_key(delivery.id, u64::from(a.number)), encode_json(a)?))
+            })
+            .transpose()?;
+        let (pending, dead) = match delivery.state {
+            DeliveryState::Pending => (true, false),
+            DeliveryState::Dead { .. } => (false, true),
+            DeliveryState::Delivered | DeliveryState::Discarded { .. } => (false, false),
+        };
+        // One transaction: a crash leaves the delivery either as it was or
+        // as it is now, never out of both queues.
+        (&t.deliveries, &t.attempts, &t.pending, &t.dead, &t.by_event)
+            .transaction(|(all, attempts, pending_ids, dead_ids, by_event)| {
+                all.insert(&id, record.as_slice())?;
+                if let Some((key, json)) = &attempt {
+                    attempts.insert(key, json.as_slice())?;
+                }
+                if pending {
+                    pending_ids.insert(&id, &[])?;
+                } else {
+                    pending_ids.remove(&id)?;
+                }
+                if dead {
+                    dead_ids.insert(&id, &[])?;
+                } else {
+                    dead_ids.remove(&id)?;
+                }
+                by_event.insert(&pair_key(delivery.event, delivery.id), &[])?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|err| match err {
+                TransactionError::Storage(err) => StoreError::from(err),
+                TransactionError::Abort(()) => {
+                    StoreError::Backend("delivery update aborted".into())
+                }
+            })
     }
 
     fn delivery(&self, id: u64) -> StoreResult<Option<DeliveryRecord>> {
@@ -344,6 +360,7 @@ mod tests {
             order_key: None,
             state: DeliveryState::Pending,
             attempts: 0,
+            revived_after: 0,
             next_attempt_ms: 0,
             created_ms: 0,
             last_error: None,
