@@ -9,7 +9,7 @@
 //!    200; a subscription delivers every event to a loopback receiver. First
 //!    32 providers as fast as they can (the most the host takes in, and how
 //!    fast delivery drains it), then an open-loop steady rate
-//!    (`BENCH_EVENTS_RATES`, default 1000 and 4000/s) with the delivery lag: from the
+//!    (`BENCH_EVENTS_RATES`, default 1000 and 3000/s) with the delivery lag: from the
 //!    event being stored to the receiver having it.
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -130,7 +130,7 @@ fn rates() -> Vec<u64> {
     std::env::var("BENCH_EVENTS_RATES")
         .ok()
         .map(|v| v.split(',').filter_map(|r| r.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1000, 4000])
+        .unwrap_or_else(|| vec![1000, 3000])
 }
 
 fn webhook(id: String, subject: String, n: u64) -> Request<Body> {

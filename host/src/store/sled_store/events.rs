@@ -203,46 +203,43 @@ impl DeliveryStore for SledStore {
         delivery: &DeliveryRecord,
         attempt: Option<&AttemptRecord>,
     ) -> StoreResult<()> {
+        // Ordered so that a crash between any two writes leaves a state the
+        // readers, which trust the record's own state over the indexes,
+        // read right: the attempt and the new index entry first, then the
+        // record, then the old index entry goes. Cheaper than a transaction
+        // across five trees, which halved the delivery rate.
         let t = &self.event_trees;
         let id = delivery.id.to_be_bytes();
-        let record = encode_json(delivery)?;
-        let attempt = attempt
-            .map(|a| {
-                Ok::<_, StoreError>((pair_key(delivery.id, u64::from(a.number)), encode_json(a)?))
-            })
-            .transpose()?;
+        if let Some(attempt) = attempt {
+            t.attempts.insert(
+                pair_key(delivery.id, u64::from(attempt.number)),
+                encode_json(attempt)?,
+            )?;
+        }
+        if attempt.is_none() && delivery.attempts == 0 {
+            // A new delivery (a replay): fan-out indexes its own.
+            t.by_event
+                .insert(pair_key(delivery.event, delivery.id), &[])?;
+        }
         let (pending, dead) = match delivery.state {
             DeliveryState::Pending => (true, false),
             DeliveryState::Dead { .. } => (false, true),
             DeliveryState::Delivered | DeliveryState::Discarded { .. } => (false, false),
         };
-        // One transaction: a crash leaves the delivery either as it was or
-        // as it is now, never out of both queues.
-        (&t.deliveries, &t.attempts, &t.pending, &t.dead, &t.by_event)
-            .transaction(|(all, attempts, pending_ids, dead_ids, by_event)| {
-                all.insert(&id, record.as_slice())?;
-                if let Some((key, json)) = &attempt {
-                    attempts.insert(key, json.as_slice())?;
-                }
-                if pending {
-                    pending_ids.insert(&id, &[])?;
-                } else {
-                    pending_ids.remove(&id)?;
-                }
-                if dead {
-                    dead_ids.insert(&id, &[])?;
-                } else {
-                    dead_ids.remove(&id)?;
-                }
-                by_event.insert(&pair_key(delivery.event, delivery.id), &[])?;
-                Ok::<(), ConflictableTransactionError<()>>(())
-            })
-            .map_err(|err| match err {
-                TransactionError::Storage(err) => StoreError::from(err),
-                TransactionError::Abort(()) => {
-                    StoreError::Backend("delivery update aborted".into())
-                }
-            })
+        if pending {
+            t.pending.insert(id, &[])?;
+        }
+        if dead {
+            t.dead.insert(id, &[])?;
+        }
+        t.deliveries.insert(id, encode_json(delivery)?)?;
+        if !pending {
+            t.pending.remove(id)?;
+        }
+        if !dead {
+            t.dead.remove(id)?;
+        }
+        Ok(())
     }
 
     fn delivery(&self, id: u64) -> StoreResult<Option<DeliveryRecord>> {
