@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::api::{AppState, BodyLimits, router};
+use crate::api::{AppState, BodyLimits, Services, router};
 use crate::capabilities::{HostServices, now_ms};
 use crate::events::dispatcher::{self, DispatcherHandle};
 use crate::events::{EventIngest, EventSettings, Events};
@@ -129,7 +129,7 @@ impl App {
             ceilings,
             config.lifecycle.clone(),
         );
-        let state = AppState {
+        let state = AppState::new(Services {
             registry,
             audit: store.clone(),
             pipelines: Arc::new(
@@ -139,7 +139,7 @@ impl App {
             events,
             ready: Arc::new(AtomicBool::new(false)),
             limits: config.body_limits,
-        };
+        });
         Ok(Self {
             state,
             store,

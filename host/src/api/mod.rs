@@ -53,9 +53,28 @@ impl Default for BodyLimits {
     }
 }
 
-/// What every handler can reach.
+/// What every handler can reach: one `Arc`, so the clone every request
+/// makes is one reference count, not one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    /// The state over `services`.
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services behind [`AppState`].
+pub struct Services {
     /// The installed connectors.
     pub registry: Arc<Registry>,
     /// The audit log.

@@ -20,13 +20,12 @@
 
 use std::fmt;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, NotUntil, Quota};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// How fast, and how many at once, calls may enter one connector.
 ///
@@ -126,8 +125,8 @@ pub enum Refused {
 /// until dropped.
 #[must_use = "the call counts as in flight only while this is held"]
 #[derive(Debug)]
-pub struct Admitted {
-    _permit: OwnedSemaphorePermit,
+pub struct Admitted<'a> {
+    _permit: SemaphorePermit<'a>,
 }
 
 /// What [`Admission::view`] reports: the limits in force and current load.
@@ -155,7 +154,7 @@ pub struct Admission {
     policy: RatePolicy,
     connector: Option<DefaultDirectRateLimiter>,
     tenants: Option<DefaultKeyedRateLimiter<String>>,
-    in_flight: Arc<Semaphore>,
+    in_flight: Semaphore,
     permits: usize,
 }
 
@@ -183,7 +182,7 @@ impl Admission {
             policy: policy.clone(),
             connector,
             tenants,
-            in_flight: Arc::new(Semaphore::new(permits)),
+            in_flight: Semaphore::new(permits),
             permits,
         }
     }
@@ -192,7 +191,7 @@ impl Admission {
     ///
     /// See the module documentation for the order of the checks and which
     /// tokens a refused call has spent.
-    pub fn admit(&self, tenant: &str) -> Result<Admitted, Refused> {
+    pub fn admit(&self, tenant: &str) -> Result<Admitted<'_>, Refused> {
         if let Some(tenants) = &self.tenants {
             tenants
                 .check_key(&tenant.to_owned())
@@ -203,8 +202,9 @@ impl Admission {
                 rate_limited(Scope::Connector, connector.clock(), &not_until)
             })?;
         }
-        let permit = Arc::clone(&self.in_flight)
-            .try_acquire_owned()
+        let permit = self
+            .in_flight
+            .try_acquire()
             .map_err(|_| Refused::Overloaded {
                 limit: u32::try_from(self.permits).unwrap_or(u32::MAX),
             })?;
@@ -400,7 +400,7 @@ mod tests {
     #[test]
     fn an_unlimited_policy_admits_everything_and_still_counts_calls_in_flight() {
         let admission = admission(RatePolicy::default());
-        let held: Vec<Admitted> = (0..1_000)
+        let held: Vec<Admitted<'_>> = (0..1_000)
             .map(|i| {
                 admission
                     .admit(&format!("tenant-{}", i % 7))
