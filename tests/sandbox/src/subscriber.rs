@@ -139,11 +139,22 @@ async fn receive(State(log): State<Arc<Log>>, method: Method, request: Request) 
     Json(json!({ "ok": true }))
 }
 
+/// What arrived, bodies shown as text for people.
 async fn list(State(log): State<Arc<Log>>) -> Json<Value> {
-    let received = log
-        .received
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    Json(json!({ "received": received.len(), "items": received }))
+    let received = log.received.lock().unwrap_or_else(PoisonError::into_inner);
+    let items: Vec<Value> = received
+        .iter()
+        .map(|r| {
+            json!({
+                "method": r.method,
+                "uri": r.uri,
+                "id": r.id,
+                "timestamp": r.timestamp,
+                "signature": r.signature,
+                "body": String::from_utf8_lossy(&r.body),
+                "at_ms": r.at_ms,
+            })
+        })
+        .collect();
+    Json(json!({ "received": items.len(), "items": items }))
 }
