@@ -295,7 +295,10 @@ async fn the_sandbox_command_serves_both_fake_providers_and_the_receiver() {
         .await
         .unwrap();
     assert_eq!(received["items"][0]["id"], "evt_1", "{received}");
-    assert_eq!(received["items"][0]["body"], "{}", "bodies are shown as text");
+    assert_eq!(
+        received["items"][0]["body"], "{}",
+        "bodies are shown as text"
+    );
     child.kill().await.unwrap();
 }
 
