@@ -20,7 +20,8 @@ use crate::registry::LoadedConnector;
 use crate::registry::lifecycle::{Activation, Actor, Package};
 use crate::store::{InstallSource, SettingKind};
 
-fn not_installed(name: &str) -> ApiError {
+/// 404 `connector_not_found` for `name`.
+pub(super) fn not_installed(name: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "connector_not_found",
@@ -28,7 +29,11 @@ fn not_installed(name: &str) -> ApiError {
     )
 }
 
-fn connector(state: &AppState, name: &str) -> Result<std::sync::Arc<LoadedConnector>, ApiError> {
+/// The active version of `name`, or 404 `connector_not_found`.
+pub(super) fn connector(
+    state: &AppState,
+    name: &str,
+) -> Result<std::sync::Arc<LoadedConnector>, ApiError> {
     state.registry.get(name).ok_or_else(|| not_installed(name))
 }
 

@@ -16,6 +16,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::connectors::{connector as connector_of, not_installed};
 use super::events::{events_error, required_json};
 use super::invoke::call_context;
 use super::{ApiError, AppState};
@@ -76,11 +77,10 @@ pub async fn receive(
     // provider's signature does not cover headers a replay could change.
     let mut context = call_context(request.headers())?;
     context.tenant = TenantId::default_tenant();
-    let routed = state.registry.route(&connector, &context).ok_or_else(|| {
-        ApiError::from(crate::invoke::InvokeError::ConnectorNotFound(
-            connector.clone(),
-        ))
-    })?;
+    let routed = state
+        .registry
+        .route(&connector, &context)
+        .ok_or_else(|| not_installed(&connector))?;
     let loaded = routed.loaded.clone();
     let policy =
         policy_of(&state, &loaded, &hook).ok_or_else(|| hook_not_found(&connector, &hook))?;
@@ -253,11 +253,7 @@ pub async fn list(
     State(state): State<AppState>,
     Path(connector): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let loaded = state.registry.get(&connector).ok_or_else(|| {
-        ApiError::from(crate::invoke::InvokeError::ConnectorNotFound(
-            connector.clone(),
-        ))
-    })?;
+    let loaded = connector_of(&state, &connector)?;
     let hooks: Vec<Value> = loaded
         .manifest
         .hooks
@@ -282,11 +278,7 @@ pub async fn put(
     Path((connector, hook)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let loaded = state.registry.get(&connector).ok_or_else(|| {
-        ApiError::from(crate::invoke::InvokeError::ConnectorNotFound(
-            connector.clone(),
-        ))
-    })?;
+    let loaded = connector_of(&state, &connector)?;
     if !loaded.manifest.hooks.contains_key(&hook) {
         return Err(hook_not_found(&connector, &hook));
     }
@@ -323,11 +315,7 @@ pub async fn reset(
     State(state): State<AppState>,
     Path((connector, hook)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let loaded = state.registry.get(&connector).ok_or_else(|| {
-        ApiError::from(crate::invoke::InvokeError::ConnectorNotFound(
-            connector.clone(),
-        ))
-    })?;
+    let loaded = connector_of(&state, &connector)?;
     let existed = state
         .events
         .reset_hook(&connector, &hook)

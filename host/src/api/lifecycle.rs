@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::events::required_json;
 use super::invoke::body_error;
 use super::{ApiError, AppState};
 use crate::registry::canary::FULL_WEIGHT_BP;
@@ -28,13 +29,7 @@ fn json_body<T: DeserializeOwned + Default>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(&body).map_err(|err| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("send {shape}: {err}"),
-        )
-    })
+    required_json(Ok(body), shape)
 }
 
 /// `GET /v1/connectors/{name}/versions`: every version with its state and
