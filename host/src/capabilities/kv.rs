@@ -46,14 +46,7 @@ pub fn get(caps: &CallCapabilities, key: &str) -> Result<Option<Vec<u8>>, Connec
         .map_err(store_failed)
 }
 
-/// Stores `value` under `key`, expiring after `ttl` if given.
-pub fn set(
-    caps: &CallCapabilities,
-    key: &str,
-    value: &[u8],
-    ttl: Option<Duration>,
-) -> Result<(), ConnectorError> {
-    check_key(key)?;
+fn check_value(value: &[u8]) -> Result<(), ConnectorError> {
     if value.len() > MAX_VALUE_BYTES {
         return Err(ConnectorError::permanent(
             "kv_value_too_large",
@@ -63,10 +56,39 @@ pub fn set(
             ),
         ));
     }
+    Ok(())
+}
+
+/// Stores `value` under `key`, expiring after `ttl` if given.
+pub fn set(
+    caps: &CallCapabilities,
+    key: &str,
+    value: &[u8],
+    ttl: Option<Duration>,
+) -> Result<(), ConnectorError> {
+    check_key(key)?;
+    check_value(value)?;
     let expires_at = ttl.map(|ttl| now_ms().saturating_add(millis(ttl)));
     caps.services
         .kv
         .kv_set(&scope(caps), key, value, expires_at)
+        .map_err(store_failed)
+}
+
+/// Stores `value` under `key` only if it holds no live value; returns whether it stored.
+pub fn set_if_absent(
+    caps: &CallCapabilities,
+    key: &str,
+    value: &[u8],
+    ttl: Option<Duration>,
+) -> Result<bool, ConnectorError> {
+    check_key(key)?;
+    check_value(value)?;
+    let now = now_ms();
+    let expires_at = ttl.map(|ttl| now.saturating_add(millis(ttl)));
+    caps.services
+        .kv
+        .kv_set_if_absent(&scope(caps), key, value, expires_at, now)
         .map_err(store_failed)
 }
 

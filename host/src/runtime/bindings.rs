@@ -185,6 +185,16 @@ impl kv::Host for CallState {
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), types::ConnectorError>> {
         Ok(capabilities::kv::delete(&self.caps, &key).map_err(Into::into))
     }
+
+    async fn set_if_absent(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+    ) -> wasmtime::Result<Result<bool, types::ConnectorError>> {
+        let ttl = ttl_ms.map(Duration::from_millis);
+        Ok(capabilities::kv::set_if_absent(&self.caps, &key, &value, ttl).map_err(Into::into))
+    }
 }
 
 impl config::Host for CallState {
@@ -285,4 +295,4 @@ pub async fn on_event(
 pub const REQUIRED_EXPORTS: [&str; 4] = ["describe", "invoke", "handle-webhook", "on-event"];
 
 /// The world's full name, for error messages.
-pub const WORLD: &str = "switchboard:connector/connector@0.1.0";
+pub const WORLD: &str = "switchboard:connector/connector@0.1.1";

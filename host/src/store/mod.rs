@@ -187,6 +187,16 @@ pub trait KvStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Removes `key`.
     fn kv_delete(&self, scope: &KvScope, key: &str) -> StoreResult<()>;
+    /// Stores `value` only if `key` holds no value live at `now_ms`; returns whether it
+    /// stored. Atomic: of racing calls exactly one stores.
+    fn kv_set_if_absent(
+        &self,
+        scope: &KvScope,
+        key: &str,
+        value: &[u8],
+        expires_at_ms: Option<u64>,
+        now_ms: u64,
+    ) -> StoreResult<bool>;
     /// Removes every entry that expired before `now_ms`; returns how many.
     fn kv_sweep_expired(&self, now_ms: u64) -> StoreResult<usize>;
 }

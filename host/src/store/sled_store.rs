@@ -362,6 +362,35 @@ impl KvStore for SledStore {
         Ok(())
     }
 
+    fn kv_set_if_absent(
+        &self,
+        scope: &KvScope,
+        key: &str,
+        value: &[u8],
+        expires_at_ms: Option<u64>,
+        now_ms: u64,
+    ) -> StoreResult<bool> {
+        let full_key = composite_key(&[&scope.connector, &scope.tenant, key]);
+        let new = encode_kv_value(value, expires_at_ms);
+        loop {
+            let current = self.kv.get(&full_key)?;
+            if let Some(stored) = &current
+                && !is_expired(decode_kv_expiry(&full_key, stored)?, now_ms)
+            {
+                return Ok(false);
+            }
+            // Replaces exactly what was read (nothing, or an expired value); if another
+            // writer got in between, look again.
+            if self
+                .kv
+                .compare_and_swap(&full_key, current, Some(new.clone()))?
+                .is_ok()
+            {
+                return Ok(true);
+            }
+        }
+    }
+
     fn kv_delete(&self, scope: &KvScope, key: &str) -> StoreResult<()> {
         self.kv
             .remove(composite_key(&[&scope.connector, &scope.tenant, key]))?;
@@ -537,6 +566,58 @@ mod tests {
         );
         assert_eq!(store.kv_get(&scope("a", "t2"), "k", 0).expect("get"), None);
         assert_eq!(store.kv_get(&scope("b", "t1"), "k", 0).expect("get"), None);
+    }
+
+    #[test]
+    fn set_if_absent_stores_once_until_the_value_expires() {
+        let (_dir, store) = open();
+        let s = scope("a", "t");
+        assert!(
+            store
+                .kv_set_if_absent(&s, "lock", b"first", Some(1_000), 0)
+                .expect("set")
+        );
+        assert!(
+            !store
+                .kv_set_if_absent(&s, "lock", b"second", None, 999)
+                .expect("set")
+        );
+        assert_eq!(
+            store.kv_get(&s, "lock", 999).expect("get"),
+            Some(b"first".to_vec())
+        );
+        assert!(
+            store
+                .kv_set_if_absent(&s, "lock", b"third", None, 1_000)
+                .expect("set")
+        );
+        assert_eq!(
+            store.kv_get(&s, "lock", 5_000).expect("get"),
+            Some(b"third".to_vec())
+        );
+    }
+
+    #[test]
+    fn of_racing_set_if_absent_calls_exactly_one_stores() {
+        let (_dir, store) = open();
+        let store = std::sync::Arc::new(store);
+        let winners: usize = std::thread::scope(|threads| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let store = std::sync::Arc::clone(&store);
+                    threads.spawn(move || {
+                        store
+                            .kv_set_if_absent(&scope("a", "t"), "lock", &[i], None, 0)
+                            .expect("set")
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| usize::from(handle.join().expect("thread")))
+                .sum()
+        });
+        assert_eq!(winners, 1);
     }
 
     #[test]

@@ -24,6 +24,16 @@ pub fn set(key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), Error> 
     Ok(host::set(key, value, ttl_ms)?)
 }
 
+/// Stores `value` under `key` only if the key holds no live value, expiring after `ttl` if
+/// given; returns whether it stored. Of calls racing for one key exactly one gets `true`,
+/// which makes it a lock, a debounce or a single-flight guard.
+///
+/// Fails with `kv_value_too_large` or `kv_key_invalid`.
+pub fn set_if_absent(key: &str, value: &[u8], ttl: Option<Duration>) -> Result<bool, Error> {
+    let ttl_ms = ttl.map(|ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+    Ok(host::set_if_absent(key, value, ttl_ms)?)
+}
+
 /// Removes `key`; removing an absent key succeeds.
 pub fn delete(key: &str) -> Result<(), Error> {
     Ok(host::delete(key)?)
