@@ -413,15 +413,49 @@ async fn attempt(dispatch: &Arc<Dispatch>, id: u64) -> Option<Finished> {
         let delivery = delivery.clone();
         blocking(move || store.put_delivery(&delivery, attempt.as_ref())).await
     };
-    if let Err(err) = saved {
-        tracing::error!(delivery = id, error = %err, "cannot record a delivery attempt; it will be made again");
-        delivery.state = DeliveryState::Pending;
-        delivery.next_attempt_ms = now_ms() + 1_000;
+    match saved {
+        Err(err) => {
+            tracing::error!(delivery = id, error = %err, "cannot record a delivery attempt; it will be made again");
+            delivery.state = DeliveryState::Pending;
+            delivery.next_attempt_ms = now_ms() + 1_000;
+        }
+        Ok(()) if subscriber_ok.is_some() => announce_if_dead(dispatch, &delivery, &event),
+        Ok(()) => {}
     }
     Some(Finished {
         delivery,
         subscriber_ok: subscriber_ok.filter(|_| is_subscription),
     })
+}
+
+/// Raises `switchboard.delivery_dead` when an attempt sent a delivery to the
+/// dead-letter queue, so a subscription can alert someone (a sync that keeps
+/// failing). The host's own events never raise it, which rules out loops.
+fn announce_if_dead(dispatch: &Arc<Dispatch>, delivery: &DeliveryRecord, event: &StoredEvent) {
+    let DeliveryState::Dead { reason } = &delivery.state else {
+        return;
+    };
+    if event.kind.starts_with(super::HOST_KINDS) {
+        return;
+    }
+    tracing::warn!(delivery = delivery.id, event = delivery.event, %reason, "a delivery went to the dead-letter queue");
+    let data = serde_json::json!({
+        "delivery": delivery.id,
+        "event": delivery.event,
+        "event_kind": event.kind,
+        "event_subject": event.subject,
+        "tenant": event.tenant,
+        "target": delivery.target,
+        "attempts": delivery.attempts,
+        "reason": reason,
+    });
+    let events = Arc::clone(&dispatch.events);
+    let subject = delivery.id.to_string();
+    tokio::spawn(async move {
+        events
+            .announce("switchboard.delivery_dead", &subject, data)
+            .await;
+    });
 }
 
 fn attempt_record(
