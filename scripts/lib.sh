@@ -6,7 +6,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 dist="$repo/dist"
 
 # Bundled connectors (served by `scripts/run`) and test fixtures (tests only).
-bundled_connectors=(plugins/logistics-tracking plugins/payment-link)
+bundled_connectors=(
+  plugins/logistics-tracking plugins/payment-link plugins/clink-outcall plugins/ringostat
+  plugins/easemob-routing plugins/crm plugins/ticketing plugins/messaging plugins/ai-analysis
+)
 fixture_connectors=(tests/connectors/echo tests/connectors/misbehaving tests/connectors/relay)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

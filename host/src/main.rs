@@ -39,7 +39,7 @@ struct Cli {
 enum Command {
     /// Run the host.
     Serve(Box<ServeArgs>),
-    /// Run the sandbox upstreams (fake logistics and payment providers).
+    /// Run the sandbox upstreams (every fake provider) and a webhook receiver.
     Sandbox(SandboxArgs),
     /// Install, activate, canary, promote, abort or roll back on a running host.
     Ctl {
@@ -162,15 +162,26 @@ struct ServeArgs {
 
 #[derive(clap::Args)]
 struct SandboxArgs {
-    /// Address of the fake logistics provider.
-    #[arg(long, default_value = "127.0.0.1:18081")]
-    logistics_addr: SocketAddr,
-    /// Address of the fake payment provider.
-    #[arg(long, default_value = "127.0.0.1:18082")]
-    payment_addr: SocketAddr,
+    /// Where one provider listens instead of its fixed port, as `NAME=ADDR`
+    /// (`logistics`, `payment`, `clink`, `ringostat`, `easemob`, `crm`, `tickets`,
+    /// `messaging`, `ai`); repeatable.
+    #[arg(long = "provider", value_name = "NAME=ADDR", value_parser = parse_provider_addr)]
+    providers: Vec<(switchboard_sandbox::Provider, SocketAddr)>,
     /// Address of the webhook receiver that subscriptions can deliver to.
     #[arg(long, default_value = "127.0.0.1:18083")]
     subscriber_addr: SocketAddr,
+}
+
+fn parse_provider_addr(text: &str) -> Result<(switchboard_sandbox::Provider, SocketAddr), String> {
+    let (name, addr) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAME=ADDR"))?;
+    let provider = switchboard_sandbox::Provider::from_name(name)
+        .ok_or_else(|| format!("there is no sandbox provider called `{name}`"))?;
+    let addr = addr
+        .parse()
+        .map_err(|err| format!("`{addr}` is not an address: {err}"))?;
+    Ok((provider, addr))
 }
 
 fn init_logging(format: &str) {
@@ -304,13 +315,18 @@ fn sign(secret_key_file: &std::path::Path, dir: &std::path::Path) -> anyhow::Res
 }
 
 async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
-    let config = switchboard_sandbox::SandboxConfig {
-        logistics_addr: args.logistics_addr,
-        payment_addr: args.payment_addr,
-    };
+    let config = args.providers.into_iter().fold(
+        switchboard_sandbox::SandboxConfig::default(),
+        |config, (provider, addr)| config.with(provider, addr),
+    );
     let sandbox = switchboard_sandbox::Sandbox::start(config).await?;
-    println!("sandbox logistics provider on {}", sandbox.logistics_url());
-    println!("sandbox payment provider on {}", sandbox.payment_url());
+    for provider in switchboard_sandbox::Provider::ALL {
+        println!(
+            "sandbox {} provider on {}",
+            provider.name(),
+            sandbox.url(provider)
+        );
+    }
     let receiver = switchboard_sandbox::Subscriber::start(args.subscriber_addr).await?;
     println!("sandbox webhook receiver on {}", receiver.url());
     shutdown_signal().await;

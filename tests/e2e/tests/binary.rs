@@ -2,133 +2,16 @@
 //! `scripts/test`, and the sandbox providers, all on loopback.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::{Host, binary, dist};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-fn binary() -> PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let profile_dir = deps.parent().and_then(Path::parent).unwrap();
-    let bin = profile_dir.join("switchboard");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run scripts/test, which builds it",
-        bin.display()
-    );
-    bin
-}
-
-fn dist(kind: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../dist")
-        .join(kind);
-    assert!(
-        dir.is_dir(),
-        "{} is missing: run scripts/test, which builds the connectors",
-        dir.display()
-    );
-    dir
-}
-
-/// A running `switchboard` process; killed (SIGKILL, like a crash) on drop.
-struct Host {
-    child: Child,
-    url: String,
-    ready_after: Duration,
-    log: PathBuf,
-}
-
-impl Host {
-    async fn start(data: &Path, plugins: Option<PathBuf>) -> Host {
-        Self::start_with(data, plugins, &[]).await
-    }
-
-    async fn start_with(data: &Path, plugins: Option<PathBuf>, extra: &[&str]) -> Host {
-        let started = Instant::now();
-        let mut command = Command::new(binary());
-        command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .arg("--data-dir")
-            .arg(data)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
-            .kill_on_drop(true);
-        if let Some(plugins) = plugins {
-            command.arg("--plugins-dir").arg(plugins);
-        }
-        let mut child = command.spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut url = None;
-        let wait = async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(rest) = line.strip_prefix("switchboard listening on ") {
-                    url = Some(rest.trim().to_owned());
-                }
-                if line.starts_with("switchboard ready") {
-                    return;
-                }
-            }
-            panic!(
-                "the host exited before it was ready; see {}",
-                data.with_extension("log").display()
-            );
-        };
-        tokio::time::timeout(Duration::from_secs(120), wait)
-            .await
-            .expect("host ready within 2 minutes");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Host {
-            child,
-            url: url.expect("the host printed its address"),
-            ready_after: started.elapsed(),
-            log: data.with_extension("log"),
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let client = reqwest::Client::new();
-        let mut request = client.request(method, format!("{}{path}", self.url));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn invoke(&self, connector: &str, op: &str, input: Value) -> (u16, Value) {
-        self.call(
-            reqwest::Method::POST,
-            &format!("/v1/connectors/{connector}/operations/{op}"),
-            Some(input),
-        )
-        .await
-    }
-
-    async fn set(&self, connector: &str, kind: &str, key: &str, value: &str) {
-        let (status, body) = self
-            .call(
-                reqwest::Method::PUT,
-                &format!("/v1/connectors/{connector}/{kind}/{key}"),
-                Some(json!({ "value": value })),
-            )
-            .await;
-        assert_eq!(status, 204, "{body}");
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap()
-    }
-
-    async fn crash(mut self) {
-        self.child.kill().await.unwrap();
-    }
-}
+use tokio::process::Command;
 
 #[tokio::test]
 async fn the_binary_serves_the_bundled_connectors_and_a_crash_loses_nothing() {
@@ -243,27 +126,35 @@ async fn a_looping_connector_times_out_while_another_keeps_answering_through_the
 }
 
 #[tokio::test]
-async fn the_sandbox_command_serves_both_fake_providers_and_the_receiver() {
-    let mut child = Command::new(binary())
-        .args([
-            "sandbox",
-            "--logistics-addr",
-            "127.0.0.1:0",
-            "--payment-addr",
-            "127.0.0.1:0",
-            "--subscriber-addr",
-            "127.0.0.1:0",
-        ])
+async fn the_sandbox_command_serves_every_fake_provider_and_the_receiver() {
+    let providers = switchboard_sandbox::Provider::ALL;
+    let mut command = Command::new(binary());
+    command.args(["sandbox", "--subscriber-addr", "127.0.0.1:0"]);
+    for provider in providers {
+        command.arg(format!("--provider={}=127.0.0.1:0", provider.name()));
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let logistics = lines.next_line().await.unwrap().unwrap();
-    let payment = lines.next_line().await.unwrap().unwrap();
+    let mut urls = std::collections::HashMap::new();
+    for provider in providers {
+        let line = lines.next_line().await.unwrap().unwrap();
+        assert!(
+            line.starts_with(&format!(
+                "sandbox {} provider on http://127.0.0.1:",
+                provider.name()
+            )),
+            "{line}"
+        );
+        urls.insert(provider, line.rsplit(' ').next().unwrap().to_owned());
+    }
     let receiver = lines.next_line().await.unwrap().unwrap();
-    let [logistics, payment, receiver] =
-        [logistics, payment, receiver].map(|line| line.rsplit(' ').next().unwrap().to_owned());
+    let receiver = receiver.rsplit(' ').next().unwrap().to_owned();
+    let logistics = &urls[&switchboard_sandbox::Provider::Logistics];
+    let payment = &urls[&switchboard_sandbox::Provider::Payment];
     let client = reqwest::Client::new();
     let tracked = client
         .get(format!("{logistics}/v1/tracking/ems/EM1234567890"))

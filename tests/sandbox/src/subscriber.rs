@@ -6,6 +6,7 @@
 //! unless the fault settings fail it first — so a test can make the receiver
 //! fail for a while or for good. `GET /__sandbox/received` lists what arrived.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -33,6 +34,8 @@ pub struct Received {
     pub timestamp: Option<String>,
     /// `webhook-signature`.
     pub signature: Option<String>,
+    /// Every header, names in lower case (a provider's own signature headers are here).
+    pub headers: BTreeMap<String, String>,
     /// The raw body.
     pub body: Vec<u8>,
     /// When it arrived, in milliseconds since the Unix epoch.
@@ -68,7 +71,7 @@ impl Subscriber {
             .route("/v1/receive/{*rest}", any(receive))
             .route("/__sandbox/received", get(list))
             .with_state(log.clone());
-        let app = upstream::app(routes, log.upstream.clone());
+        let app = upstream::app(routes, log.upstream.clone(), "/v1/");
         let server = Server::spawn("subscriber", listener, app, log.upstream.clone())?;
         Ok(Self { server, log })
     }
@@ -118,6 +121,13 @@ async fn receive(State(log): State<Arc<Log>>, method: Method, request: Request) 
         header(&request, "webhook-timestamp"),
         header(&request, "webhook-signature"),
     );
+    let headers = request
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
     let body: Bytes = axum::body::to_bytes(request.into_body(), upstream::MAX_BODY_BYTES)
         .await
         .unwrap_or_default();
@@ -133,6 +143,7 @@ async fn receive(State(log): State<Arc<Log>>, method: Method, request: Request) 
             id,
             timestamp,
             signature,
+            headers,
             body: body.to_vec(),
             at_ms,
         });

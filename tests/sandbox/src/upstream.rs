@@ -2,7 +2,7 @@
 //! `/__sandbox/*` control routes, JSON answers for unknown routes, and serving on a socket
 //! until shut down.
 //!
-//! The provider-specific routes come from `logistics` and `payment`; this module wraps them.
+//! The provider-specific routes come from each provider's module; this module wraps them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,7 +46,8 @@ impl Upstream {
 }
 
 /// Wraps a provider's routes with the shared control routes, fault layer and JSON fallbacks.
-pub(crate) fn app(routes: Router, upstream: Arc<Upstream>) -> Router {
+/// Requests whose path starts with `api_prefix` are counted and suffer the faults.
+pub(crate) fn app(routes: Router, upstream: Arc<Upstream>, api_prefix: &'static str) -> Router {
     let control = Router::new()
         .route(
             "/__sandbox/faults",
@@ -58,7 +59,10 @@ pub(crate) fn app(routes: Router, upstream: Arc<Upstream>) -> Router {
         .merge(control)
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(no_route)
-        .layer(middleware::from_fn_with_state(upstream, count_and_inflict))
+        .layer(middleware::from_fn_with_state(
+            (upstream, api_prefix),
+            count_and_inflict,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
@@ -73,11 +77,11 @@ pub(crate) fn parse_json_body<T: serde::de::DeserializeOwned>(
 }
 
 async fn count_and_inflict(
-    State(upstream): State<Arc<Upstream>>,
+    State((upstream, api_prefix)): State<(Arc<Upstream>, &'static str)>,
     request: Request,
     next: Next,
 ) -> Response {
-    if !request.uri().path().starts_with("/v1/") {
+    if !request.uri().path().starts_with(api_prefix) {
         return next.run(request).await;
     }
     upstream.requests.fetch_add(1, Ordering::Relaxed);

@@ -3,6 +3,7 @@
 //! This module owns the link's JSON shape, its lifecycle (pending → paid or expired) and the
 //! field-by-field checks of a create request; storage lives in `store`, routes in the parent.
 
+use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 use serde::Serialize;
@@ -21,12 +22,20 @@ pub(crate) const DEFAULT_EXPIRES_IN_MINUTES: u64 = 24 * 60;
 /// The longest a link may live: one week.
 pub(crate) const MAX_EXPIRES_IN_MINUTES: u64 = 7 * 24 * 60;
 
-const FIELDS: [&str; 5] = [
+/// The most metadata keys a link may carry, as with Stripe.
+pub(crate) const MAX_METADATA_KEYS: usize = 20;
+/// The longest metadata key, in characters.
+pub(crate) const MAX_METADATA_KEY_CHARS: usize = 40;
+/// The longest metadata value, in characters.
+pub(crate) const MAX_METADATA_VALUE_CHARS: usize = 500;
+
+const FIELDS: [&str; 6] = [
     "order_id",
     "amount",
     "currency",
     "description",
     "expires_in_minutes",
+    "metadata",
 ];
 
 /// Currencies the provider settles in; all have two decimal places.
@@ -67,6 +76,7 @@ pub(crate) struct NewLink {
     pub(crate) currency: Currency,
     pub(crate) description: Option<String>,
     pub(crate) expires_in_minutes: u64,
+    pub(crate) metadata: BTreeMap<String, String>,
 }
 
 impl NewLink {
@@ -99,6 +109,10 @@ impl NewLink {
                 })
                 .transpose()?
                 .unwrap_or(DEFAULT_EXPIRES_IN_MINUTES),
+            metadata: optional(&fields, "metadata")
+                .map(metadata)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }
@@ -171,6 +185,37 @@ fn description(value: &Value) -> Result<String, ApiError> {
         })
 }
 
+/// Key-value pairs the merchant attaches (an order's ticket, the customer's phone), returned
+/// with the link and in its webhooks: string values, at most 20 keys.
+fn metadata(value: &Value) -> Result<BTreeMap<String, String>, ApiError> {
+    let invalid = || {
+        ApiError::invalid_param(
+            "metadata",
+            format!(
+                "metadata must be an object of at most {MAX_METADATA_KEYS} keys of up to \
+                 {MAX_METADATA_KEY_CHARS} characters with string values of up to \
+                 {MAX_METADATA_VALUE_CHARS} characters"
+            ),
+        )
+    };
+    let fields = value.as_object().ok_or_else(invalid)?;
+    if fields.len() > MAX_METADATA_KEYS {
+        return Err(invalid());
+    }
+    fields
+        .iter()
+        .map(|(key, value)| match value.as_str() {
+            Some(text)
+                if (1..=MAX_METADATA_KEY_CHARS).contains(&key.chars().count())
+                    && text.chars().count() <= MAX_METADATA_VALUE_CHARS =>
+            {
+                Ok((key.clone(), text.to_owned()))
+            }
+            _ => Err(invalid()),
+        })
+        .collect()
+}
+
 /// Where a link is in its life. `Expired` is never stored: it is how a pending link reads
 /// once its time is up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -209,6 +254,8 @@ pub(crate) struct PaymentLink {
     /// Unix seconds; only once paid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) paid_at: Option<u64>,
+    /// What the merchant attached when creating the link.
+    pub(crate) metadata: BTreeMap<String, String>,
 }
 
 impl PaymentLink {
@@ -225,6 +272,7 @@ impl PaymentLink {
             created_at: now,
             expires_at: now + request.expires_in_minutes * 60,
             paid_at: None,
+            metadata: request.metadata,
         }
     }
 
@@ -271,8 +319,29 @@ mod tests {
                 currency: Currency::Cny,
                 description: None,
                 expires_in_minutes: DEFAULT_EXPIRES_IN_MINUTES,
+                metadata: BTreeMap::new(),
             })
         );
+    }
+
+    #[test]
+    fn metadata_takes_string_values_and_names_itself_when_refused() {
+        let parsed = NewLink::parse(with("metadata", json!({"ticket_id": "42"})));
+        assert_eq!(
+            parsed.ok().map(|link| link.metadata),
+            Some(BTreeMap::from([("ticket_id".to_owned(), "42".to_owned())]))
+        );
+        for refused in [
+            json!({"ticket_id": 42}),
+            json!(["ticket_id"]),
+            json!({"": "x"}),
+            json!({"k": "v".repeat(MAX_METADATA_VALUE_CHARS + 1)}),
+        ] {
+            assert_eq!(
+                param_at_fault(with("metadata", refused)).as_deref(),
+                Some("metadata")
+            );
+        }
     }
 
     #[test]

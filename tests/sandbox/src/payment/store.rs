@@ -80,9 +80,10 @@ impl Links {
         self.lock().by_id.get(id).map(|link| link.as_of(now))
     }
 
-    /// Marks a pending link paid at `now`; paying a paid link again changes nothing. An
-    /// unknown link is a 404, an expired one a 409 `link_expired`.
-    pub(crate) fn pay(&self, id: &str, now: u64) -> Result<PaymentLink, ApiError> {
+    /// Marks a pending link paid at `now` and says whether this call paid it; paying a paid
+    /// link again changes nothing. An unknown link is a 404, an expired one a 409
+    /// `link_expired`.
+    pub(crate) fn pay(&self, id: &str, now: u64) -> Result<(PaymentLink, bool), ApiError> {
         let mut inner = self.lock();
         let link = inner.by_id.get_mut(id).ok_or_else(|| unknown_link(id))?;
         match link.as_of(now).status {
@@ -94,11 +95,11 @@ impl Links {
                     link.expires_at
                 ),
             )),
-            LinkStatus::Paid => Ok(link.clone()),
+            LinkStatus::Paid => Ok((link.clone(), false)),
             LinkStatus::Pending => {
                 link.status = LinkStatus::Paid;
                 link.paid_at = Some(now);
-                Ok(link.clone())
+                Ok((link.clone(), true))
             }
         }
     }
@@ -126,6 +127,7 @@ mod tests {
             currency,
             description: None,
             expires_in_minutes: 10,
+            metadata: Default::default(),
         }
     }
 
@@ -165,8 +167,10 @@ mod tests {
         );
 
         let prompt = created(links.create(order("prompt", 5, Currency::Eur), "", 0))?;
-        assert_eq!(links.pay(&prompt.id, 10)?.paid_at, Some(10));
-        assert_eq!(links.pay(&prompt.id, 20)?.paid_at, Some(10));
+        let (first, paid_now) = links.pay(&prompt.id, 10)?;
+        assert_eq!((first.paid_at, paid_now), (Some(10), true));
+        let (again, paid_now) = links.pay(&prompt.id, 20)?;
+        assert_eq!((again.paid_at, paid_now), (Some(10), false));
         assert_eq!(
             links.get(&prompt.id, 9_999).map(|l| l.status),
             Some(LinkStatus::Paid)

@@ -232,3 +232,56 @@ async fn the_checkout_page_shows_the_order_escaped_and_its_button_pays() -> anyh
     sandbox.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn paying_sends_one_signed_paid_event_with_the_metadata() -> anyhow::Result<()> {
+    use crate::test_support::put_json;
+    use hmac::{Hmac, Mac};
+
+    let sandbox = start().await?;
+    let receiver = crate::Subscriber::start(([127, 0, 0, 1], 0).into()).await?;
+    let base = sandbox.payment_url();
+    let target =
+        json!({"url": format!("{}/v1/receive/payments", receiver.url()), "secret": "whsec_test"});
+    assert_eq!(
+        put_json(&format!("{base}/__sandbox/webhook"), &target.to_string())
+            .await?
+            .0,
+        200
+    );
+    let mut body = order("A-7", 990, "CNY");
+    body["metadata"] = json!({"ticket_id": "17"});
+    let (_, link) = create(&base, &body).await?;
+    let pay = format!(
+        "{base}/__sandbox/payment_links/{}/pay",
+        link["id"].as_str().unwrap_or_default()
+    );
+    assert_eq!(post_json(&pay, None, "").await?.0, 200);
+    assert_eq!(
+        post_json(&pay, None, "").await?.0,
+        200,
+        "paying again is no new event"
+    );
+
+    let received = receiver.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let event: Value = serde_json::from_slice(&received[0].body)?;
+    assert_eq!(event["type"], "payment_link.paid");
+    assert_eq!(event["data"]["object"]["metadata"]["ticket_id"], "17");
+    assert_eq!(event["data"]["object"]["status"], "paid");
+    let header = received[0]
+        .headers
+        .get("stripe-signature")
+        .cloned()
+        .unwrap_or_default();
+    let (t, v1) = header
+        .split_once(",v1=")
+        .map(|(t, v1)| (t.trim_start_matches("t="), v1))
+        .unwrap_or_default();
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(b"whsec_test")?;
+    mac.update(format!("{t}.{}", String::from_utf8_lossy(&received[0].body)).as_bytes());
+    assert_eq!(v1, hex::encode(mac.finalize().into_bytes()));
+    receiver.shutdown().await;
+    sandbox.shutdown().await;
+    Ok(())
+}
