@@ -21,7 +21,6 @@ mod request;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::{
     Json, Router,
@@ -243,11 +242,9 @@ async fn push_call_end(target: &WebhookTarget, call: &Call) -> Option<Delivery> 
 }
 
 /// Unix seconds.
+/// Seconds since the Unix epoch.
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or_default()
+    crate::clock::now_s()
 }
 
 #[cfg(test)]

@@ -24,7 +24,6 @@ mod seed;
 mod store;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::{
     Json, Router,
@@ -67,11 +66,9 @@ pub(crate) fn routes() -> Router {
 }
 
 /// Unix seconds now.
+/// Seconds since the Unix epoch.
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or_default()
+    crate::clock::now_s()
 }
 
 /// The query string of any CRM route; each route reads its own parameter and ignores others.

@@ -25,6 +25,7 @@
 mod ai;
 mod auth;
 mod clink;
+mod clock;
 mod crm;
 mod easemob;
 mod error;

@@ -21,7 +21,7 @@ mod sms;
 mod templates;
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use axum::{
     Json, Router,
@@ -72,11 +72,9 @@ pub(crate) fn routes() -> Router {
 }
 
 /// Unix seconds now.
+/// Seconds since the Unix epoch.
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or_default()
+    crate::clock::now_s()
 }
 
 async fn send_im(

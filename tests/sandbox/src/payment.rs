@@ -14,7 +14,6 @@ mod page;
 mod store;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::{
     Json, Router,
@@ -77,11 +76,9 @@ fn stripe_signature(secret: &str, created: u64, body: &str) -> String {
     )
 }
 
+/// Seconds since the Unix epoch.
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or_default()
+    crate::clock::now_s()
 }
 
 async fn create_link(

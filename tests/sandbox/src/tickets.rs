@@ -21,7 +21,6 @@
 //! status changes are sent (see [`notify`]). This module owns the routes; the shapes live in
 //! [`ticket`], the request checks in [`request`], memory in [`store`].
 
-mod clock;
 mod error;
 mod notify;
 mod request;
@@ -117,7 +116,7 @@ async fn create_ticket(
 ) -> Result<(StatusCode, Json<Value>), TicketError> {
     authenticate(&headers)?;
     let new = NewTicket::parse(&json_body(body)?)?;
-    let ticket = provider.tickets.create(new, &clock::now());
+    let ticket = provider.tickets.create(new, &crate::clock::now_rfc3339());
     Ok((StatusCode::CREATED, Json(json!({"ticket": ticket}))))
 }
 
@@ -195,7 +194,7 @@ impl Provider {
     /// Applies an update and, when it changed the status, queues the webhook (after the
     /// store's lock is released).
     fn update(&self, id: u64, update: TicketUpdate) -> Reply {
-        let now = clock::now();
+        let now = crate::clock::now_rfc3339();
         let Updated {
             ticket,
             previous_status,

@@ -222,28 +222,8 @@ fn rfc3339(unix: u64) -> String {
 
 /// `YYYY-MM-DD` (UTC) for seconds since the Unix epoch.
 fn date(unix: u64) -> String {
-    let (year, month, day) = civil_from_days(unix / DAY);
+    let (year, month, day) = crate::clock::civil_from_days(unix / DAY);
     format!("{year:04}-{month:02}-{day:02}")
-}
-
-/// Gregorian (year, month, day) of a day count since 1970-01-01, after Howard Hinnant's
-/// `civil_from_days`.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = era * 400 + year_of_era + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

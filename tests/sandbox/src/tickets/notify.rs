@@ -14,8 +14,8 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::clock;
 use super::ticket::{Choice, Status, Ticket};
+use crate::clock;
 use crate::webhook::{self, WebhookConfig, WebhookTarget};
 
 /// The event type of a status change.
@@ -117,7 +117,7 @@ fn spawn_sender(target: Arc<WebhookTarget>) -> mpsc::UnboundedSender<Outgoing> {
                 .post(&url)
                 .header("content-type", "application/json");
             if let Some(secret) = secret {
-                let timestamp = clock::now();
+                let timestamp = clock::now_rfc3339();
                 request = request
                     .header(SIGNATURE_HEADER, signature(&secret, &timestamp, &body))
                     .header(TIMESTAMP_HEADER, timestamp);

@@ -1,5 +1,6 @@
-//! Time as the ticket system writes it: RFC 3339 in UTC with whole seconds, such as
-//! `2024-05-01T08:30:00Z`, in ticket fields, webhook bodies and the signature timestamp.
+//! The providers' clock: Unix seconds, and calendar dates in UTC for the formats providers
+//! write (RFC 3339 with whole seconds such as `2024-05-01T08:30:00Z`, Ringostat's
+//! `calldate`, the carriers' dates).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,7 +13,7 @@ pub(crate) fn now_s() -> u64 {
 }
 
 /// The current time in RFC 3339.
-pub(crate) fn now() -> String {
+pub(crate) fn now_rfc3339() -> String {
     rfc3339(now_s())
 }
 
@@ -30,7 +31,7 @@ pub(crate) fn rfc3339(unix_s: u64) -> String {
 }
 
 /// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let day_of_era = z % 146_097;
