@@ -450,7 +450,10 @@ fn announce_if_dead(dispatch: &Arc<Dispatch>, delivery: &DeliveryRecord, event: 
         "reason": reason,
     });
     let events = Arc::clone(&dispatch.events);
-    let subject = delivery.id.to_string();
+    let subject = match &delivery.target {
+        Target::Rule { id } | Target::Subscription { id } => id.clone(),
+        Target::Connector { name } => name.clone(),
+    };
     tokio::spawn(async move {
         events
             .announce("switchboard.delivery_dead", &subject, data)

@@ -216,10 +216,12 @@ impl Subscription {
     }
 
     /// Whether a rule may send it `event`, whatever its kind: an event of
-    /// its tenant that is not a notice about its own failures.
+    /// its tenant that is not a notice about its own failures (failing,
+    /// disabled, a dead delivery), which it could not take either.
     pub fn takes_notice(&self, event: &StoredEvent) -> bool {
         let about_itself = event.connector == super::HOST_SOURCE
-            && event.kind.starts_with("switchboard.subscription_")
+            && (event.kind.starts_with("switchboard.subscription_")
+                || event.kind == "switchboard.delivery_dead")
             && event.subject.as_deref() == Some(self.id.as_str());
         !about_itself
             && self
@@ -274,6 +276,29 @@ mod tests {
 
     fn view() -> Value {
         json!({"id": "e", "kind": "call.answered", "data": {"caller": "+79001234567", "wait": 12, "extra": {"a": 1}}})
+    }
+
+    #[test]
+    fn notices_about_a_subscription_go_to_the_others_only() {
+        let all =
+            subscription(json!({"name": "ops", "url": "http://127.0.0.1:9/", "kinds": ["*"]}));
+        let notice = |kind: &str, subject: &str| StoredEvent {
+            id: "n".into(),
+            connector: super::super::HOST_SOURCE.into(),
+            tenant: "default".into(),
+            kind: kind.into(),
+            subject: Some(subject.into()),
+            time_ms: 0,
+            data: "{}".into(),
+        };
+        for kind in [
+            "switchboard.subscription_failing",
+            "switchboard.subscription_disabled",
+            "switchboard.delivery_dead",
+        ] {
+            assert!(!all.wants(&notice(kind, "s1")), "{kind} about itself");
+            assert!(all.wants(&notice(kind, "s2")), "{kind} about another");
+        }
     }
 
     #[test]
