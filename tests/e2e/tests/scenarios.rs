@@ -466,6 +466,41 @@ async fn an_im_keyword_opens_one_ticket_whose_status_goes_back_to_the_customer()
     })
     .await;
 
+    // The agent answers in the ticket and on IM: a template and a picture by URL.
+    for (connector, operation, input) in [
+        (
+            "ticketing",
+            "add-comment",
+            json!({"ticket_id": ticket_id, "body": "We are checking the parcel", "public": true}),
+        ),
+        (
+            "messaging",
+            "send-template",
+            json!({"to": OPENID, "template_id": "ticket_status",
+                   "data": {"ticket_id": ticket_id, "status": "being checked"}}),
+        ),
+        (
+            "messaging",
+            "send-media",
+            json!({"to": OPENID, "media_url": "https://cdn.example.com/label.png", "kind": "image"}),
+        ),
+    ] {
+        let (status, body) = world.invoke(connector, operation, input).await;
+        assert_eq!(status, 200, "{connector} {operation}: {body}");
+    }
+    let seen = messages_to_customer().await;
+    assert!(seen.contains("is now being checked"), "{seen}");
+    assert!(seen.contains("https://cdn.example.com/label.png"), "{seen}");
+    let (_, with_comment) = world
+        .invoke("ticketing", "get-ticket", json!({"ticket_id": ticket_id}))
+        .await;
+    assert!(
+        with_comment
+            .to_string()
+            .contains("We are checking the parcel"),
+        "{with_comment}"
+    );
+
     // The IM channel goes down: the sync is retried, then raises an alert.
     world.sandbox.faults(Provider::Messaging).set(FaultConfig {
         failure_rate: 1.0,
