@@ -331,7 +331,7 @@ async fn bad_packages_are_refused_with_a_code_naming_what_is_wrong() {
     );
     assert_eq!(
         missing.message(),
-        "the component does not export `describe`, which the world switchboard:connector/connector@0.1.1 requires"
+        "the component does not implement the world switchboard:connector/connector@0.1.1: it does not export `describe`, `invoke`, `handle-webhook` and `on-event`"
     );
 
     let unknown_field = format!("{manifest}\nflavour = \"vanilla\"\n");

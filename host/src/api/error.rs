@@ -267,32 +267,20 @@ impl From<InvokeError> for ApiError {
 
 impl From<InstallError> for ApiError {
     fn from(err: InstallError) -> Self {
-        let message = err.to_string();
-        let (status, code) = match err {
-            InstallError::Manifest(_) => (StatusCode::BAD_REQUEST, "invalid_manifest"),
-            InstallError::Load(LoadError::InvalidComponent(_)) => {
-                (StatusCode::BAD_REQUEST, "invalid_component")
+        let status = match &err {
+            InstallError::Load(LoadError::Internal(detail))
+            | InstallError::DescribeFailed(CallError::Internal(detail)) => {
+                return ApiError::internal(detail);
             }
-            InstallError::Load(LoadError::WorldMismatch(_)) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "world_mismatch")
+            InstallError::Manifest(_) | InstallError::Load(LoadError::InvalidComponent(_)) => {
+                StatusCode::BAD_REQUEST
             }
-            InstallError::Load(LoadError::Internal(detail)) => return ApiError::internal(&detail),
-            InstallError::DescribeFailed(CallError::CapacityExhausted) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "capacity_exhausted")
+            InstallError::DescribeFailed(CallError::CapacityExhausted) | InstallError::Store(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
             }
-            InstallError::DescribeFailed(CallError::Internal(detail)) => {
-                return ApiError::internal(&detail);
-            }
-            InstallError::DescribeFailed(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "describe_failed")
-            }
-            InstallError::DescribeMismatch(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "describe_mismatch")
-            }
-            InstallError::InvalidSchema(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_schema"),
-            InstallError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
-        Self::new(status, code, message)
+        Self::new(status, err.code(), err.to_string())
     }
 }
 

@@ -63,6 +63,24 @@ pub enum InstallError {
     Store(String),
 }
 
+impl InstallError {
+    /// The stable code callers branch on, the same in the API and the CLI.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InstallError::Manifest(_) => "invalid_manifest",
+            InstallError::Load(LoadError::InvalidComponent(_)) => "invalid_component",
+            InstallError::Load(LoadError::WorldMismatch(_)) => "world_mismatch",
+            InstallError::Load(LoadError::Internal(_))
+            | InstallError::DescribeFailed(CallError::Internal(_)) => "internal",
+            InstallError::DescribeFailed(CallError::CapacityExhausted) => "capacity_exhausted",
+            InstallError::DescribeFailed(_) => "describe_failed",
+            InstallError::DescribeMismatch(_) => "describe_mismatch",
+            InstallError::InvalidSchema(_) => "invalid_schema",
+            InstallError::Store(_) => "storage_unavailable",
+        }
+    }
+}
+
 impl From<StoreError> for InstallError {
     fn from(err: StoreError) -> Self {
         InstallError::Store(err.to_string())

@@ -168,20 +168,29 @@ impl Runtime {
                 )
             })
             .collect();
+        let (mut missing, mut not_functions) = (Vec::new(), Vec::new());
         for required in bindings::REQUIRED_EXPORTS {
             match exports.iter().find(|(name, _)| name == required) {
-                None => {
-                    return Err(LoadError::WorldMismatch(format!(
-                        "the component does not export `{required}`, which the world {WORLD} requires"
-                    )));
-                }
-                Some((_, false)) => {
-                    return Err(LoadError::WorldMismatch(format!(
-                        "the component exports `{required}`, but not as a function as the world {WORLD} requires"
-                    )));
-                }
+                None => missing.push(format!("`{required}`")),
+                Some((_, false)) => not_functions.push(format!("`{required}`")),
                 Some(_) => {}
             }
+        }
+        let mut problems = Vec::new();
+        if !missing.is_empty() {
+            problems.push(format!("it does not export {}", listed(&missing)));
+        }
+        if !not_functions.is_empty() {
+            problems.push(format!(
+                "it exports {} but not as functions",
+                listed(&not_functions)
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(LoadError::WorldMismatch(format!(
+                "the component does not implement the world {WORLD}: {}",
+                problems.join("; ")
+            )));
         }
         Ok(())
     }
@@ -332,5 +341,14 @@ impl Runtime {
         )
         .await?
         .map_err(|err| connector_error(grants, err))
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn listed(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }

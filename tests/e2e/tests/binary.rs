@@ -478,3 +478,60 @@ async fn every_acknowledged_webhook_is_delivered_after_a_sigkill_mid_stream() {
         receiver.received().len()
     );
 }
+
+#[tokio::test]
+async fn validate_explains_what_is_wrong_with_a_package_word_for_word() {
+    let echo = dist("test-plugins").join("echo");
+    let (wasm, manifest) = (echo.join("echo.wasm"), echo.join("connector.toml"));
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = temp.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let validate = async |wasm: &str, manifest: &str| run(&["validate", wasm, manifest]).await;
+
+    let (ok, stdout, stderr) = validate(wasm.to_str().unwrap(), manifest.to_str().unwrap()).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "echo 0.1.0 is a valid connector package\n");
+    assert_eq!(stderr, "", "a one-shot check prints no log");
+
+    // A component header and nothing else: it exports none of the world's functions.
+    let empty = write("empty.wasm", b"\0asm\x0d\0\x01\0");
+    let (ok, _, stderr) = validate(&empty, manifest.to_str().unwrap()).await;
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        "switchboard: invalid package (world_mismatch): the component does not implement the \
+         world switchboard:connector/connector@0.1.1: it does not export `describe`, `invoke`, \
+         `handle-webhook` and `on-event`\n"
+    );
+
+    let (first, rest) = text.split_once('\n').unwrap();
+    let unknown = write(
+        "unknown.toml",
+        format!("{first}\nflavour = \"vanilla\"\n{rest}").as_bytes(),
+    );
+    let (ok, _, stderr) = validate(wasm.to_str().unwrap(), &unknown).await;
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        "switchboard: invalid package (invalid_manifest): invalid connector.toml: line 2, column \
+         1: unknown field `flavour`, expected one of `name`, `version`, `description`, \
+         `capabilities`, `config_defaults`, `limits`, `pipeline`, `hooks`, `events`\n"
+    );
+
+    let other_version = write(
+        "mismatch.toml",
+        text.replace("version = \"0.1.0\"", "version = \"0.1.1\"")
+            .as_bytes(),
+    );
+    let (ok, _, stderr) = validate(wasm.to_str().unwrap(), &other_version).await;
+    assert!(!ok);
+    assert_eq!(
+        stderr,
+        "switchboard: invalid package (describe_mismatch): describe() reports version `0.1.0` \
+         but connector.toml says `0.1.1`\n"
+    );
+}
