@@ -237,6 +237,16 @@ async fn an_incoming_call_reaches_the_agent_with_the_callers_360_view() {
         }))
         .await;
     world.subscribe("desktop", &["call.screen_pop"]).await;
+    // An integration whose CRM is down, and the operators' failure notification.
+    world
+        .post(
+            "/v1/subscriptions",
+            json!({"name": "BrokenCRM", "url": "http://127.0.0.1:9/calls", "kinds": ["call.*"]}),
+        )
+        .await;
+    world
+        .subscribe("operators", &["switchboard.subscription_failing"])
+        .await;
     // The operator's own integration, as Ringostat configures one: a name, a
     // URL, a moment, a method and mapped parameters.
     let crm_url = format!("{}/v1/receive/example-crm", world.receiver.url());
@@ -329,6 +339,34 @@ async fn an_incoming_call_reaches_the_agent_with_the_callers_360_view() {
     assert_eq!(completed.method, "GET");
     assert!(completed.uri.contains("talk=42"), "{}", completed.uri);
     assert!(completed.uri.contains("source=google"), "{}", completed.uri);
+    let failing = eventually("the failure notification", async || {
+        world.received("operators").into_iter().next()
+    })
+    .await;
+    assert_eq!(failing["data"]["name"], "BrokenCRM", "{failing}");
+
+    // The 360° view is hot data: a second lookup comes from the cache.
+    let lookup = async || {
+        client()
+            .post(format!(
+                "{}/v1/connectors/crm/operations/lookup-customer",
+                world.host.url
+            ))
+            .json(&json!({"phone": CALLER}))
+            .send()
+            .await
+            .unwrap()
+    };
+    let (first, second) = (lookup().await, lookup().await);
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    assert_eq!(second.headers()["x-cache"], "hit");
+    assert_eq!(
+        first.json::<Value>().await.unwrap(),
+        second.json::<Value>().await.unwrap()
+    );
 
     // A webhook without the URL key never becomes an event.
     let forged = client()
