@@ -125,3 +125,94 @@ fn non_empty<'a>(field: &str, value: &'a str) -> Result<&'a str, Error> {
     }
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+    use switchboard_sdk::testing::TestHost;
+
+    use super::LogisticsTracking;
+
+    const MANIFEST: &str = include_str!("../connector.toml");
+    const RECORDING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/recordings/track.json");
+
+    fn track(
+        host: &TestHost,
+        carrier: &str,
+        number: &str,
+    ) -> Result<Value, switchboard_sdk::Error> {
+        host.invoke::<LogisticsTracking>(
+            "track",
+            &json!({"carrier": carrier, "tracking_number": number}),
+        )
+    }
+
+    #[test]
+    fn tracks_a_parcel_and_maps_every_provider_error_from_a_recording() {
+        let host = TestHost::from_manifest(MANIFEST)
+            .expect("the manifest parses")
+            .with_secret("api_key", "sk_test")
+            .replay_file(RECORDING)
+            .expect("the recording loads");
+
+        let parcel = track(&host, "yto", "YT1234567890").expect("a known parcel");
+        assert_eq!(parcel["status"], "out_for_delivery");
+        assert_eq!(parcel["events"].as_array().map(Vec::len), Some(3));
+        assert_eq!(
+            host.requests()[0].header_value("authorization"),
+            Some("Bearer sk_test"),
+            "the recording holds `<secret:api_key>`; the request carries the secret"
+        );
+
+        let codes: Vec<String> = [
+            ("yto", "YT1234560000"),
+            ("dhl", "YT1234567890"),
+            ("yto", "short"),
+            ("zto", "ZT1234567890"),
+        ]
+        .into_iter()
+        .map(|(carrier, number)| track(&host, carrier, number).expect_err("fails").code)
+        .collect();
+        assert_eq!(
+            codes,
+            [
+                "tracking_not_found",
+                "unknown_carrier",
+                "invalid_tracking_number",
+                "upstream_unavailable"
+            ]
+        );
+    }
+
+    #[test]
+    fn blank_input_never_reaches_the_provider() {
+        let host = TestHost::from_manifest(MANIFEST)
+            .expect("the manifest parses")
+            .with_secret("api_key", "sk_test");
+        let error = track(&host, " ", "YT1234567890").expect_err("blank carrier");
+        assert_eq!(error.code, "invalid_input");
+        assert!(host.requests().is_empty());
+    }
+
+    #[test]
+    fn tracks_a_parcel_against_the_live_sandbox_provider() {
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let sandbox = runtime
+            .block_on(switchboard_sandbox::Sandbox::start(
+                switchboard_sandbox::SandboxConfig::ephemeral(),
+            ))
+            .expect("the sandbox starts");
+        let host = TestHost::from_manifest(MANIFEST)
+            .expect("the manifest parses")
+            .with_config("base_url", &sandbox.logistics_url())
+            .with_secret("api_key", switchboard_sandbox::LOGISTICS_API_KEY)
+            .live();
+
+        let parcel = track(&host, "sf-express", "SF1234567890").expect("a known parcel");
+        assert_eq!(parcel["carrier"], "sf-express");
+        assert_eq!(parcel["tracking_number"], "SF1234567890");
+        let error = track(&host, "sf-express", "SF1234560000").expect_err("unknown parcel");
+        assert_eq!(error.code, "tracking_not_found");
+        assert_eq!(sandbox.logistics_requests(), 2);
+    }
+}

@@ -4,16 +4,16 @@
 //! are visible; defaults come from the manifest's `config_defaults`.
 
 use crate::Error;
-use crate::bindings::switchboard::connector::config as host;
+use crate::host;
 
 /// The value of the configuration key `key`, if set.
 pub fn get(key: &str) -> Option<String> {
-    host::get(key)
+    host::config_get(key)
 }
 
 /// The value of the secret `name`, if set. Never log it or put it in an error.
 pub fn secret(name: &str) -> Option<String> {
-    host::secret(name)
+    host::config_secret(name)
 }
 
 /// The value of the configuration key `key`; fails with `config_missing` when it

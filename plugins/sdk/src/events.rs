@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
-use crate::bindings::switchboard::connector::events as host;
+use crate::host;
 
 /// A normalized event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,5 +49,5 @@ pub fn emit<T: Serialize + ?Sized>(
             format!("data of `{kind}` cannot be written as JSON: {e}"),
         )
     })?;
-    Ok(host::emit(kind, subject, &data)?)
+    host::events_emit(kind, subject, &data)
 }

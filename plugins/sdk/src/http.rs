@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
-use crate::bindings::switchboard::connector::http as host;
+use crate::host;
 
 /// An HTTP request, sent by a connector or received by a webhook.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -184,7 +184,7 @@ pub fn post(url: impl Into<String>) -> Request {
 /// when the body exceeds the manifest's cap, and `http_failed` for connection errors.
 /// If the call's own deadline passes first, the host ends the whole call.
 pub fn send(request: Request) -> Result<Response, Error> {
-    Ok(host::send(&request.into())?.into())
+    host::http_send(request)
 }
 
 /// `value` percent-encoded for use as one URL path segment, so that `/`, `?`,

@@ -9,11 +9,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
-use crate::bindings::switchboard::connector::kv as host;
+use crate::host;
 
 /// The value stored under `key`, or `None` if absent or expired.
 pub fn get(key: &str) -> Result<Option<Vec<u8>>, Error> {
-    Ok(host::get(key)?)
+    host::kv_get(key)
 }
 
 /// Stores `value` under `key`, expiring after `ttl` if given.
@@ -21,7 +21,7 @@ pub fn get(key: &str) -> Result<Option<Vec<u8>>, Error> {
 /// Fails with `kv_value_too_large` or `kv_key_invalid`.
 pub fn set(key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), Error> {
     let ttl_ms = ttl.map(|ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
-    Ok(host::set(key, value, ttl_ms)?)
+    host::kv_set(key, value, ttl_ms)
 }
 
 /// Stores `value` under `key` only if the key holds no live value, expiring after `ttl` if
@@ -31,12 +31,12 @@ pub fn set(key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), Error> 
 /// Fails with `kv_value_too_large` or `kv_key_invalid`.
 pub fn set_if_absent(key: &str, value: &[u8], ttl: Option<Duration>) -> Result<bool, Error> {
     let ttl_ms = ttl.map(|ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
-    Ok(host::set_if_absent(key, value, ttl_ms)?)
+    host::kv_set_if_absent(key, value, ttl_ms)
 }
 
 /// Removes `key`; removing an absent key succeeds.
 pub fn delete(key: &str) -> Result<(), Error> {
-    Ok(host::delete(key)?)
+    host::kv_delete(key)
 }
 
 /// The value stored under `key` parsed as JSON, or `None` if absent or expired.

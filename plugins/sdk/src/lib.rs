@@ -8,6 +8,10 @@
 //! `describe`. The host capabilities are in [`http`], [`kv`], [`config`], [`log`]
 //! and [`events`]; [`signature`] verifies what webhook providers send.
 //!
+//! Test without a host: built natively, a plain `cargo test` runs the connector
+//! in-process against a [`testing::TestHost`] with configuration, secrets and
+//! kv in memory and upstream HTTP answered by recordings or the sandbox.
+//!
 //! Build with `cargo build --target wasm32-wasip2` (the workspace's `guest` profile
 //! keeps the component small) and ship the `.wasm` with its `connector.toml`.
 //!
@@ -62,6 +66,7 @@
 mod connector;
 mod context;
 mod error;
+mod host;
 mod operation;
 mod wire;
 
@@ -71,6 +76,8 @@ pub mod http;
 pub mod kv;
 pub mod log;
 pub mod signature;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 pub use connector::{Connector, WebhookOutcome};
 pub use context::Context;

@@ -3,7 +3,22 @@
 //! Never log secrets: the host masks phone, ID-card and bank-card numbers and
 //! e-mail addresses, but it cannot recognize a secret.
 
-use crate::bindings::switchboard::connector::log::{self as host, Level};
+use crate::host;
+
+/// Severity of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// Very detailed tracing.
+    Trace,
+    /// Diagnostics for developers.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something unexpected that was handled.
+    Warn,
+    /// A failure.
+    Error,
+}
 
 /// Very detailed tracing.
 pub fn trace(message: impl AsRef<str>) {
