@@ -1,9 +1,10 @@
 //! The `switchboard` command: `serve` runs the host, `sandbox` runs the fake
-//! provider upstreams that connectors are developed and tested against,
-//! `ctl` drives a running host's connector lifecycle, and `keygen` and
-//! `sign` make the signatures a host with trusted keys requires.
+//! provider upstreams that connectors are developed and tested against;
+//! `new`, `build` and `validate` write and check connectors; `install`,
+//! `invoke` and `ctl` drive a running host; `keygen` and `sign` make the
+//! signatures a host with trusted keys requires.
 
-mod ctl;
+mod cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,11 +16,10 @@ use switchboard::app::{App, HostConfig};
 use switchboard::events::EventSettings;
 use switchboard::events::schedule::{RetrySchedule, parse_duration};
 use switchboard::registry::canary::RollbackPolicy;
-use switchboard::registry::lifecycle::{Activation, Actor, LifecycleError, Package};
+use switchboard::registry::lifecycle::Activation;
 use switchboard::registry::plugins_dir::{SIGNATURE_FILE, read_package};
 use switchboard::registry::signature::{self, TrustedKeys};
 use switchboard::runtime::compile_cache::sha256_hex;
-use switchboard::store::InstallSource;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -42,13 +42,62 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Run the sandbox upstreams (every fake provider) and a webhook receiver.
     Sandbox(SandboxArgs),
-    /// Install, activate, canary, promote, abort or roll back on a running host.
+    /// Activate, canary, promote, abort, roll back or remove versions on a running host.
     Ctl {
         /// The host's base URL.
         #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
         #[command(subcommand)]
-        command: ctl::CtlCommand,
+        command: cli::ctl::CtlCommand,
+    },
+    /// Create a connector crate: manifest, one source file with a sample
+    /// operation, and its tests, ready to `cargo test` and `switchboard build`.
+    New {
+        /// The connector's name: a-z, 0-9 and '-', starting with a letter.
+        name: String,
+        /// Where to create it (default: `./<name>`); must be empty or absent.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The `switchboard-sdk` crate directory (default: the repository's `plugins/sdk`).
+        #[arg(long, env = "SWITCHBOARD_SDK")]
+        sdk: Option<PathBuf>,
+    },
+    /// Build the connector crate in a directory for wasm32-wasip2 (installing
+    /// the target if missing), lay out its package and validate it.
+    Build {
+        /// The crate directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where to put the package (default: `<dir>/dist`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Install the package in a directory (connector.toml, one .wasm, optional
+    /// connector.sig) on a running host, with progress.
+    Install {
+        /// The package directory, such as the `dist` that `build` writes.
+        dir: PathBuf,
+        /// Keep the new version inactive instead of activating it.
+        #[arg(long)]
+        stage: bool,
+        /// The host's base URL.
+        #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+    /// Call an operation of a connector on a running host and print its output.
+    Invoke {
+        /// The connector.
+        connector: String,
+        /// The operation.
+        operation: String,
+        /// The input: JSON inline, `@file.json`, or `-` for stdin.
+        #[arg(default_value = "{}")]
+        input: String,
+        #[command(flatten)]
+        context: cli::client::CallContextArgs,
+        /// The host's base URL.
+        #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
     },
     /// Make an ed25519 key pair for signing connector packages.
     Keygen {
@@ -296,40 +345,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
 }
 
-/// Installs the package into a throwaway host on a scratch directory, so it
-/// meets exactly the checks an install meets, and reports the first that fails
-/// with its API error code.
-async fn validate(wasm: &std::path::Path, manifest: &std::path::Path) -> anyhow::Result<()> {
-    let package = Package {
-        manifest: std::fs::read_to_string(manifest)
-            .with_context(|| format!("reading {}", manifest.display()))?,
-        wasm: std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?,
-        signature: None,
-    };
-    let scratch = tempfile::tempdir().context("creating a scratch directory")?;
-    let mut config = HostConfig::new(scratch.path().to_owned());
-    config.engine.max_instances = 4;
-    let app = App::open(config)?;
-    let installed = app
-        .state
-        .registry
-        .install(package, InstallSource::Api, Activation::Stage, Actor::Api)
-        .await;
-    match installed {
-        Ok(installed) => {
-            println!(
-                "{} {} is a valid connector package",
-                installed.name, installed.version
-            );
-            Ok(())
-        }
-        Err(LifecycleError::Install(err)) => {
-            anyhow::bail!("invalid package ({}): {err}", err.code())
-        }
-        Err(err) => anyhow::bail!("invalid package: {err}"),
-    }
-}
-
 fn keygen(secret_key_file: &std::path::Path) -> anyhow::Result<()> {
     let (secret, public) = signature::generate_keypair();
     let mut options = std::fs::OpenOptions::new();
@@ -381,22 +396,41 @@ async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // A one-shot check prints its verdict, not the throwaway host's log.
+    // One-shot commands print their verdict, not a throwaway host's log.
     let default_log = match cli.command {
-        Command::Validate { .. } => "warn",
-        _ => "info,tower_http=warn",
+        Command::Serve(_) | Command::Sandbox(_) => "info,tower_http=warn",
+        _ => "warn",
     };
     init_logging(&cli.log_format, default_log);
     let result = match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Sandbox(args) => sandbox(args).await,
-        Command::Ctl { url, command } => ctl::run(&url, command).await,
+        Command::Ctl { url, command } => cli::ctl::run(&url, command).await,
+        Command::New { name, dir, sdk } => cli::scaffold::new_connector(&name, dir, sdk),
+        Command::Build { dir, out } => cli::package::build(&dir, out).await,
+        Command::Install { dir, stage, url } => {
+            cli::client::Client::new(&url).install(&dir, stage).await
+        }
+        Command::Invoke {
+            connector,
+            operation,
+            input,
+            context,
+            url,
+        } => match cli::client::read_input(&input) {
+            Ok(input) => {
+                cli::client::Client::new(&url)
+                    .invoke(&connector, &operation, input, &context)
+                    .await
+            }
+            Err(err) => Err(err),
+        },
         Command::Keygen { secret_key_file } => keygen(&secret_key_file),
         Command::Sign {
             secret_key_file,
             dir,
         } => sign(&secret_key_file, &dir),
-        Command::Validate { wasm, manifest } => validate(&wasm, &manifest).await,
+        Command::Validate { wasm, manifest } => cli::package::validate(&wasm, &manifest).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -278,13 +278,7 @@ async fn signed_packages_hot_load_into_a_canary_and_ctl_promotes_and_rolls_back(
 
     let unsigned = temp.path().join("unsigned");
     copy_package(&dist("test-versions").join("echo-0.2.0"), &unsigned);
-    let mut all = vec![
-        "ctl",
-        "--url",
-        &host.url,
-        "install",
-        unsigned.to_str().unwrap(),
-    ];
+    let mut all = vec!["install", "--url", &host.url, unsigned.to_str().unwrap()];
     all.push("--stage");
     let (ok, _, stderr) = run(&all).await;
     assert!(!ok && stderr.contains("signature_required"), "{stderr}");

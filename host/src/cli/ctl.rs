@@ -1,26 +1,17 @@
 //! `switchboard ctl`: the lifecycle commands as a client of a running host's API.
 //!
 //! Each command is one request; the answer is printed as JSON, and an error
-//! answer becomes `code: message` on stderr with a failing exit status.
+//! answer becomes `code: message` and a hint on stderr with a failing exit
+//! status. Installing is `switchboard install`.
 
-use std::path::PathBuf;
-
-use anyhow::{Context, bail};
 use clap::Subcommand;
-use serde_json::{Value, json};
-use switchboard::registry::plugins_dir::read_package;
+use serde_json::json;
+
+use super::client::Client;
 
 /// A lifecycle command.
 #[derive(Subcommand)]
 pub enum CtlCommand {
-    /// Install the package in a directory (connector.toml, one .wasm, optional connector.sig).
-    Install {
-        /// The package directory.
-        dir: PathBuf,
-        /// Keep the new version inactive instead of activating it.
-        #[arg(long)]
-        stage: bool,
-    },
     /// List a connector's versions, deployment and canary.
     Versions {
         /// The connector.
@@ -93,24 +84,10 @@ pub enum CtlCommand {
 
 /// Runs one command against the host at `url`.
 pub async fn run(url: &str, command: CtlCommand) -> anyhow::Result<()> {
-    let base = url.trim_end_matches('/');
-    let client = reqwest::Client::new();
+    let host = Client::new(url);
+    let base = host.url("");
+    let client = host.http();
     let request = match command {
-        CtlCommand::Install { dir, stage } => {
-            let package = read_package(&dir).map_err(anyhow::Error::msg)?;
-            let mut form = reqwest::multipart::Form::new()
-                .text("manifest", package.manifest)
-                .part(
-                    "component",
-                    reqwest::multipart::Part::bytes(package.wasm).file_name("component.wasm"),
-                );
-            if let Some(signature) = package.signature {
-                form = form.text("signature", signature);
-            }
-            client
-                .post(format!("{base}/v1/connectors?activate={}", !stage))
-                .multipart(form)
-        }
         CtlCommand::Versions { name } => {
             client.get(format!("{base}/v1/connectors/{name}/versions"))
         }
@@ -157,27 +134,7 @@ pub async fn run(url: &str, command: CtlCommand) -> anyhow::Result<()> {
             client.get(format!("{base}/v1/audit")).query(&query)
         }
     };
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("reaching the host at {base}"))?;
-    let status = response.status();
-    let text = response.text().await.context("reading the answer")?;
-    let body: Value = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    if !status.is_success() {
-        let error = &body["error"];
-        bail!(
-            "{}: {}",
-            error["code"].as_str().unwrap_or(status.as_str()),
-            error["message"]
-                .as_str()
-                .unwrap_or("the host refused the request")
-        );
-    }
+    let body = host.send(request).await?;
     if !body.is_null() {
         println!("{}", serde_json::to_string_pretty(&body)?);
     }
