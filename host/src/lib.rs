@@ -12,6 +12,7 @@ pub mod app;
 pub mod capabilities;
 pub mod events;
 pub mod invoke;
+pub mod masking;
 pub mod model;
 pub mod names;
 pub mod pipeline;

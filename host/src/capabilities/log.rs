@@ -1,7 +1,8 @@
 //! `log`: connector log lines into the host's `tracing` output.
 //!
 //! Each line is tagged with the connector, version and request id, scrubbed of
-//! the connector's secrets, then cut to [`MAX_LINE_BYTES`], and counted against the
+//! the connector's secrets, its personal data masked ([`crate::masking`]),
+//! then cut to [`MAX_LINE_BYTES`], and counted against the
 //! call's line budget so a chatty connector cannot flood the log. Captured
 //! guest stdout and stderr go through the same path.
 
@@ -69,7 +70,8 @@ pub fn write(caps: &CallCapabilities, source: Source, level: Level, message: &st
     // secret is longer than MAX_SETTING_BYTES.
     let window = cut(message, MAX_LINE_BYTES + MAX_SETTING_BYTES);
     let redacted = caps.grants.settings.redact(window);
-    let message = cut(&redacted, MAX_LINE_BYTES);
+    let masked = crate::masking::mask(&redacted);
+    let message = cut(&masked, MAX_LINE_BYTES);
     let connector = caps.grants.name.as_str();
     let version = &caps.grants.version;
     let request_id = caps.context.request_id.as_str();
