@@ -12,6 +12,7 @@ use crate::api::{AppState, BodyLimits, Services, router};
 use crate::capabilities::{HostServices, now_ms};
 use crate::events::dispatcher::{self, DispatcherHandle};
 use crate::events::{EventIngest, EventSettings, Events};
+use crate::metrics::Metrics;
 use crate::pipeline::Pipelines;
 use crate::pipeline::idempotency::Idempotency;
 use crate::registry::lifecycle::Activation;
@@ -106,6 +107,7 @@ impl App {
             SledStore::open(&store_dir)
                 .with_context(|| format!("opening the store in {}", store_dir.display()))?,
         );
+        let metrics = Arc::new(Metrics::default());
         let ingest = Arc::new(EventIngest::new(store.clone()).context("reading the event log")?);
         let events = Arc::new(
             Events::open(store.clone(), ingest.clone(), config.events.clone())
@@ -139,6 +141,8 @@ impl App {
             events,
             ready: Arc::new(AtomicBool::new(false)),
             limits: config.body_limits,
+            metrics,
+            max_instances: config.engine.max_instances,
         });
         Ok(Self {
             state,
@@ -190,6 +194,7 @@ impl App {
                 self.state.events.clone(),
                 self.state.registry.clone(),
                 self.state.pipelines.clone(),
+                self.state.metrics.clone(),
             )?);
         }
         Ok(())

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::metrics::{CallLabels, Metrics};
 use crate::model::CallContext;
+use crate::pipeline::rate_limit::Refused;
 use crate::pipeline::{PipelineCall, PipelineError, Pipelines, Served, counts_against};
 use crate::registry::Registry;
 use crate::registry::canary::Side;
@@ -58,6 +60,26 @@ pub enum InvokeError {
     Pipeline(#[from] PipelineError),
 }
 
+impl InvokeError {
+    /// The stable code callers get for this failure.
+    pub fn code(&self) -> &str {
+        match self {
+            InvokeError::ConnectorNotFound(_) => "connector_not_found",
+            InvokeError::OperationNotFound { .. } => "operation_not_found",
+            InvokeError::InvalidJson(_) => "invalid_json",
+            InvokeError::SchemaViolation { .. } => "schema_violation",
+            InvokeError::Pipeline(PipelineError::Refused(Refused::RateLimited { .. })) => {
+                "rate_limited"
+            }
+            InvokeError::Pipeline(PipelineError::Refused(Refused::Overloaded { .. })) => {
+                "overloaded"
+            }
+            InvokeError::Pipeline(PipelineError::CircuitOpen { .. }) => "circuit_open",
+            InvokeError::Pipeline(PipelineError::Call { error }) => error.code(),
+        }
+    }
+}
+
 /// One call to invoke.
 pub struct InvokeRequest<'a> {
     /// The connector.
@@ -74,10 +96,12 @@ pub struct InvokeRequest<'a> {
 }
 
 /// Invokes an operation on the version the registry routes the call to,
-/// through the call pipeline.
+/// through the call pipeline, and counts it in `metrics` once routed to an
+/// operation the connector has.
 pub async fn invoke(
     registry: &Registry,
     pipelines: &Pipelines,
+    metrics: &Metrics,
     request: InvokeRequest<'_>,
 ) -> Result<InvokeOutput, InvokeError> {
     let InvokeRequest {
@@ -104,17 +128,31 @@ pub async fn invoke(
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
-    let text =
-        std::str::from_utf8(input).map_err(|err| InvokeError::InvalidJson(err.to_string()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|err| InvokeError::InvalidJson(err.to_string()))?;
-    compiled
-        .validate_input(&value)
-        .map_err(|violations| InvokeError::SchemaViolation {
+    let started = Instant::now();
+    let labels = CallLabels {
+        connector: connector.to_owned(),
+        version: loaded.manifest.version.to_string(),
+        operation: operation.to_owned(),
+    };
+    let recorded = |result: Result<InvokeOutput, InvokeError>| {
+        let code = result.as_ref().map_or_else(InvokeError::code, |_| "ok");
+        metrics.record_call(&labels, code, started.elapsed());
+        result
+    };
+    let text = match std::str::from_utf8(input) {
+        Ok(text) => text,
+        Err(err) => return recorded(Err(InvokeError::InvalidJson(err.to_string()))),
+    };
+    let value: serde_json::Value = match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(err) => return recorded(Err(InvokeError::InvalidJson(err.to_string()))),
+    };
+    if let Err(violations) = compiled.validate_input(&value) {
+        return recorded(Err(InvokeError::SchemaViolation {
             operation: operation.to_owned(),
             violations,
-        })?;
-    let started = Instant::now();
+        }));
+    }
     let call = PipelineCall {
         loaded: &loaded,
         context: Arc::new(context),
@@ -140,11 +178,14 @@ pub async fn invoke(
     if let Some(failed) = counted {
         registry.finish(routed, started.elapsed(), failed);
     }
-    let answer = result?;
-    Ok(InvokeOutput {
-        output: answer.output,
-        version: loaded.manifest.version.clone(),
-        side,
-        served: answer.served,
-    })
+    recorded(
+        result
+            .map(|answer| InvokeOutput {
+                output: answer.output,
+                version: loaded.manifest.version.clone(),
+                side,
+                served: answer.served,
+            })
+            .map_err(InvokeError::from),
+    )
 }

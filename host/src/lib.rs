@@ -13,6 +13,7 @@ pub mod capabilities;
 pub mod events;
 pub mod invoke;
 pub mod masking;
+pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod pipeline;

@@ -496,8 +496,18 @@ async fn a_subscriber_that_never_recovers_ends_in_the_dlq_and_is_replayed_from_t
         "{dead:?}"
     );
     assert_eq!(receiver.requests(), 6, "three attempts each, no more");
-    let notice = items(&host, "/v1/events?kind=switchboard.subscription_failing").await;
-    assert_eq!(notice.len(), 1, "five failures in a row are announced");
+    // The notice follows the attempt that completed the streak, which is
+    // stored (and visible in the DLQ) first.
+    let notice = eventually(
+        "five failures in a row announced",
+        Duration::from_secs(10),
+        async || {
+            let notice = items(&host, "/v1/events?kind=switchboard.subscription_failing").await;
+            (!notice.is_empty()).then_some(notice)
+        },
+    )
+    .await;
+    assert_eq!(notice.len(), 1, "five failures in a row are announced once");
     let to_self = items(
         &host,
         &format!("/v1/deliveries?event={}", notice[0]["sequence"]),
@@ -547,7 +557,16 @@ async fn a_subscriber_that_never_recovers_ends_in_the_dlq_and_is_replayed_from_t
         Some(format!("evt_{first}").as_str())
     );
     assert_eq!(receiver.received()[0].method, "PUT");
-    let revived = host.get(&format!("/v1/deliveries/{}", dead[0]["id"])).await;
+    // The subscriber has the letter before the attempt is recorded.
+    let revived = eventually(
+        "the fourth attempt recorded",
+        Duration::from_secs(10),
+        async || {
+            let revived = host.get(&format!("/v1/deliveries/{}", dead[0]["id"])).await;
+            (revived.json["state"] == "delivered").then_some(revived)
+        },
+    )
+    .await;
     let history = revived.json["attempts_made"].as_array().unwrap();
     assert_eq!(
         history.len(),

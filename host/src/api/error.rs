@@ -21,7 +21,6 @@ use crate::registry::signature::SignatureError;
 use crate::registry::{InstallError, SettingError};
 use crate::runtime::LoadError;
 use crate::runtime::call::CallError;
-use crate::runtime::limits::LimitExceeded;
 use crate::store::StoreError;
 
 /// An error answer of the API.
@@ -188,8 +187,7 @@ pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Respon
 
 impl From<CallError> for ApiError {
     fn from(err: CallError) -> Self {
-        let message = err.to_string();
-        let (status, code) = match &err {
+        let status = match &err {
             CallError::Connector(e) => {
                 let status = if e.retryable {
                     StatusCode::BAD_GATEWAY
@@ -201,66 +199,50 @@ impl From<CallError> for ApiError {
                     ..Self::new(status, &e.code, e.message.clone())
                 };
             }
-            CallError::DeadlineExceeded { .. } => {
-                (StatusCode::GATEWAY_TIMEOUT, "deadline_exceeded")
-            }
-            CallError::LimitExceeded(LimitExceeded::Memory { .. }) => {
-                (StatusCode::BAD_GATEWAY, "memory_limit_exceeded")
-            }
-            CallError::LimitExceeded(LimitExceeded::Instances { .. }) => {
-                (StatusCode::BAD_GATEWAY, "instance_limit_exceeded")
-            }
-            CallError::LimitExceeded(LimitExceeded::TableElements { .. }) => {
-                (StatusCode::BAD_GATEWAY, "table_limit_exceeded")
-            }
-            CallError::Trapped(_) => (StatusCode::BAD_GATEWAY, "connector_trapped"),
-            CallError::OutputTooLarge { .. } => (StatusCode::BAD_GATEWAY, "output_too_large"),
-            CallError::InvalidOutput(_) => (StatusCode::BAD_GATEWAY, "invalid_output"),
-            CallError::CapacityExhausted => (StatusCode::SERVICE_UNAVAILABLE, "capacity_exhausted"),
+            CallError::Internal(detail) => return ApiError::internal(detail),
+            CallError::DeadlineExceeded { .. } => StatusCode::GATEWAY_TIMEOUT,
+            CallError::CapacityExhausted => StatusCode::SERVICE_UNAVAILABLE,
             CallError::VersionUnloaded => {
                 return Self {
                     retryable: Some(true),
-                    ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "version_unloaded", message)
+                    ..Self::new(StatusCode::SERVICE_UNAVAILABLE, err.code(), err.to_string())
                 };
             }
-            CallError::Internal(detail) => return ApiError::internal(detail),
+            CallError::LimitExceeded(_)
+            | CallError::Trapped(_)
+            | CallError::OutputTooLarge { .. }
+            | CallError::InvalidOutput(_) => StatusCode::BAD_GATEWAY,
         };
-        Self::new(status, code, message)
+        Self::new(status, err.code(), err.to_string())
     }
 }
 
 impl From<InvokeError> for ApiError {
     fn from(err: InvokeError) -> Self {
         let message = err.to_string();
-        match err {
-            InvokeError::ConnectorNotFound(_) => {
-                Self::new(StatusCode::NOT_FOUND, "connector_not_found", message)
+        let code = err.code();
+        match &err {
+            InvokeError::ConnectorNotFound(_) | InvokeError::OperationNotFound { .. } => {
+                Self::new(StatusCode::NOT_FOUND, code, message)
             }
-            InvokeError::OperationNotFound { .. } => {
-                Self::new(StatusCode::NOT_FOUND, "operation_not_found", message)
+            InvokeError::InvalidJson(_) => Self::new(StatusCode::BAD_REQUEST, code, message),
+            InvokeError::SchemaViolation { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
             }
-            InvokeError::InvalidJson(_) => {
-                Self::new(StatusCode::BAD_REQUEST, "invalid_json", message)
-            }
-            InvokeError::SchemaViolation { .. } => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "schema_violation",
-                message,
-            ),
             InvokeError::Pipeline(PipelineError::Refused(Refused::RateLimited {
                 retry_after,
                 ..
-            })) => Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
-                .retry_after(retry_after),
+            })) => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, code, message).retry_after(*retry_after)
+            }
             InvokeError::Pipeline(PipelineError::Refused(Refused::Overloaded { .. })) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
                     .retry_after(std::time::Duration::from_secs(1))
             }
             InvokeError::Pipeline(PipelineError::CircuitOpen { retry_after, .. }) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "circuit_open", message)
-                    .retry_after(retry_after)
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message).retry_after(*retry_after)
             }
-            InvokeError::Pipeline(PipelineError::Call { error }) => error.into(),
+            InvokeError::Pipeline(PipelineError::Call { error }) => error.clone().into(),
         }
     }
 }

@@ -67,10 +67,32 @@ fn policy_of(state: &AppState, loaded: &LoadedConnector, hook: &str) -> Option<H
     )
 }
 
-/// `POST /v1/hooks/{connector}/{hook}` (any method): a provider's request.
+/// `POST /v1/hooks/{connector}/{hook}` (any method): a provider's request,
+/// counted in the metrics when the hook is one the connector declares.
 pub async fn receive(
     State(state): State<AppState>,
     Path((connector, hook)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let result = accept(&state, &connector, &hook, request).await;
+    let declared = state
+        .registry
+        .get(&connector)
+        .is_some_and(|loaded| loaded.manifest.hooks.contains_key(&hook));
+    if declared {
+        let code = result
+            .as_ref()
+            .map_or_else(|err| err.code.as_str(), |_| "ok");
+        state.metrics.record_webhook(&connector, &hook, code);
+    }
+    result
+}
+
+/// Checks, verifies and stores one provider request.
+async fn accept(
+    state: &AppState,
+    connector: &str,
+    hook: &str,
     request: Request,
 ) -> Result<Response, ApiError> {
     // The tenant comes from the hook's settings, never from a header: the
@@ -79,11 +101,10 @@ pub async fn receive(
     context.tenant = TenantId::default_tenant();
     let routed = state
         .registry
-        .route(&connector, &context)
-        .ok_or_else(|| not_installed(&connector))?;
+        .route(connector, &context)
+        .ok_or_else(|| not_installed(connector))?;
     let loaded = routed.loaded.clone();
-    let policy =
-        policy_of(&state, &loaded, &hook).ok_or_else(|| hook_not_found(&connector, &hook))?;
+    let policy = policy_of(state, &loaded, hook).ok_or_else(|| hook_not_found(connector, hook))?;
     if let Some(tenant) = &policy.tenant {
         context.tenant = tenant.clone();
     }
@@ -100,7 +121,7 @@ pub async fn receive(
             "ip_not_allowed",
             format!("webhook `{hook}` of `{connector}` does not take requests from {shown}"),
         );
-        reject(&state, &name, &loaded, &hook, &err, peer).await;
+        reject(state, &name, &loaded, hook, &err, peer).await;
         return Err(err);
     }
     let (parts, body) = request.into_parts();
@@ -115,7 +136,7 @@ pub async fn receive(
                     policy.max_body_bytes
                 ),
             );
-            reject(&state, &name, &loaded, &hook, &err, peer).await;
+            reject(state, &name, &loaded, hook, &err, peer).await;
             return Err(err);
         }
     };
@@ -147,7 +168,7 @@ pub async fn receive(
             &loaded.prepared,
             &loaded.grants,
             std::sync::Arc::new(context),
-            &hook,
+            hook,
             provider_request,
         )
         .await;
@@ -160,12 +181,12 @@ pub async fn receive(
         Ok(outcome) => outcome,
         Err(CallError::Connector(err)) if UNAUTHENTIC.contains(&err.code.as_str()) => {
             let refused = ApiError::new(StatusCode::UNAUTHORIZED, &err.code, err.message);
-            reject(&state, &name, &loaded, &hook, &refused, peer).await;
+            reject(state, &name, &loaded, hook, &refused, peer).await;
             return Err(refused);
         }
         Err(CallError::Connector(err)) if !err.retryable => {
             let refused = ApiError::new(StatusCode::BAD_REQUEST, &err.code, err.message);
-            reject(&state, &name, &loaded, &hook, &refused, peer).await;
+            reject(state, &name, &loaded, hook, &refused, peer).await;
             return Err(refused);
         }
         Err(err) => return Err(err.into()),

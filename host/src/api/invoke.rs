@@ -209,7 +209,7 @@ pub async fn run(
         input,
         idempotency_key,
     };
-    Ok(crate::invoke::invoke(&state.registry, &state.pipelines, request).await?)
+    Ok(crate::invoke::invoke(&state.registry, &state.pipelines, &state.metrics, request).await?)
 }
 
 /// An error as kept for replays: its code, message and retryability.

@@ -11,6 +11,7 @@ mod health;
 mod hooks;
 mod invoke;
 mod lifecycle;
+mod metrics;
 mod openapi;
 
 use std::sync::Arc;
@@ -89,6 +90,10 @@ pub struct Services {
     pub ready: Arc<AtomicBool>,
     /// Body size limits.
     pub limits: BodyLimits,
+    /// Call, webhook and delivery counters for `GET /metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Instance slots of the engine's pool, reported by `GET /metrics`.
+    pub max_instances: u32,
 }
 
 /// The header carrying each request's id, set when the caller sends none.
@@ -227,6 +232,7 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::metrics))
         .route("/readyz", get(health::readyz))
         .route("/v1/openapi.json", get(openapi::document))
         .merge(connectors)

@@ -44,6 +44,13 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/metrics",
+        id: "metrics",
+        summary: "Calls, errors by code, latency histograms, webhooks, deliveries, breakers, cache and pool, in the Prometheus text format",
+        body: None,
+    },
+    Route {
+        method: "get",
         path: "/v1/openapi.json",
         id: "openapi",
         summary: "This document",

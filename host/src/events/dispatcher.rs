@@ -28,6 +28,7 @@ use super::template::{render, view};
 use super::{Command, Events};
 use crate::capabilities::now_ms;
 use crate::invoke::{InvokeError, InvokeRequest, invoke};
+use crate::metrics::Metrics;
 use crate::model::{CallContext, Event};
 use crate::names::TenantId;
 use crate::pipeline::{PipelineError, Pipelines};
@@ -74,6 +75,7 @@ pub struct Dispatch {
     events: Arc<Events>,
     registry: Arc<Registry>,
     pipelines: Arc<Pipelines>,
+    metrics: Arc<Metrics>,
     http: reqwest::Client,
 }
 
@@ -99,6 +101,7 @@ pub fn start(
     events: Arc<Events>,
     registry: Arc<Registry>,
     pipelines: Arc<Pipelines>,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<DispatcherHandle> {
     let inbox = events.connect();
     let http = reqwest::Client::builder()
@@ -110,6 +113,7 @@ pub fn start(
         events,
         registry,
         pipelines,
+        metrics,
         http,
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -363,6 +367,11 @@ async fn attempt(dispatch: &Arc<Dispatch>, id: u64) -> Option<Finished> {
     let started_ms = now_ms();
     let started = Instant::now();
     let is_subscription = matches!(delivery.target, Target::Subscription { .. });
+    let target_kind = match &delivery.target {
+        Target::Subscription { .. } => "subscription",
+        Target::Rule { .. } => "rule",
+        Target::Connector { .. } => "connector",
+    };
     let outcome = match &delivery.target {
         Target::Subscription { id } => send_to_subscriber(dispatch, id, &delivery, &event).await,
         Target::Rule { id } => run_rule(dispatch, id, &delivery, &event).await,
@@ -378,6 +387,10 @@ async fn attempt(dispatch: &Arc<Dispatch>, id: u64) -> Option<Finished> {
         Outcome::Delivered { status, detail } => {
             delivery.attempts += 1;
             delivery.state = DeliveryState::Delivered;
+            let lag = Duration::from_millis(now_ms().saturating_sub(event.time_ms));
+            dispatch
+                .metrics
+                .record_delivery(target_kind, "delivered", Some(lag));
             let attempt = attempt_record(&delivery, started_ms, latency_ms, true, status, detail);
             (Some(attempt), Some(true))
         }
@@ -405,6 +418,11 @@ async fn attempt(dispatch: &Arc<Dispatch>, id: u64) -> Option<Finished> {
                     reason: detail.clone(),
                 },
             };
+            let outcome = match delivery.state {
+                DeliveryState::Dead { .. } => "dead",
+                _ => "failed",
+            };
+            dispatch.metrics.record_delivery(target_kind, outcome, None);
             let attempt = attempt_record(&delivery, started_ms, latency_ms, false, status, detail);
             (Some(attempt), Some(false))
         }
@@ -633,7 +651,14 @@ async fn run_rule(
         input: input.as_bytes(),
         idempotency_key: false,
     };
-    match invoke(&dispatch.registry, &dispatch.pipelines, request).await {
+    match invoke(
+        &dispatch.registry,
+        &dispatch.pipelines,
+        &dispatch.metrics,
+        request,
+    )
+    .await
+    {
         Ok(output) => Outcome::Delivered {
             status: None,
             detail: excerpt(&output.output),

@@ -82,6 +82,26 @@ pub enum CallError {
     Internal(String),
 }
 
+impl CallError {
+    /// The stable code callers get for this failure: the connector's own
+    /// code for its errors, the host's otherwise.
+    pub fn code(&self) -> &str {
+        match self {
+            CallError::Connector(err) => &err.code,
+            CallError::DeadlineExceeded { .. } => "deadline_exceeded",
+            CallError::LimitExceeded(LimitExceeded::Memory { .. }) => "memory_limit_exceeded",
+            CallError::LimitExceeded(LimitExceeded::Instances { .. }) => "instance_limit_exceeded",
+            CallError::LimitExceeded(LimitExceeded::TableElements { .. }) => "table_limit_exceeded",
+            CallError::Trapped(_) => "connector_trapped",
+            CallError::OutputTooLarge { .. } => "output_too_large",
+            CallError::InvalidOutput(_) => "invalid_output",
+            CallError::VersionUnloaded => "version_unloaded",
+            CallError::CapacityExhausted => "capacity_exhausted",
+            CallError::Internal(_) => "internal",
+        }
+    }
+}
+
 /// Builds the store for one call.
 pub fn new_store(engine: &wasmtime::Engine, caps: Arc<CallCapabilities>) -> Store<CallState> {
     let limits = &caps.grants.limits;

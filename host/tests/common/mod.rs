@@ -88,11 +88,19 @@ impl TestHost {
         Self { app, router, data }
     }
 
-    /// Stops this host and starts a new one on its data with a plugins directory.
-    pub async fn restart_with_plugins(self, plugins_dir: PathBuf) -> Self {
+    /// Stops the dispatcher (which may be writing to the store) and drops the
+    /// host, releasing the store; returns its data directory.
+    async fn stop(self) -> tempfile::TempDir {
         let Self { app, router, data } = self;
+        app.stop_dispatching().await;
         drop(router);
         drop(app);
+        data
+    }
+
+    /// Stops this host and starts a new one on its data with a plugins directory.
+    pub async fn restart_with_plugins(self, plugins_dir: PathBuf) -> Self {
+        let data = self.stop().await;
         let host = Self::open(data, Some(plugins_dir));
         host.app.load_connectors().await.unwrap();
         host
@@ -100,9 +108,7 @@ impl TestHost {
 
     /// Stops this host and starts a new one on its data, configured by `configure`.
     pub async fn restart_with(self, configure: impl FnOnce(&mut HostConfig)) -> Self {
-        let Self { app, router, data } = self;
-        drop(router);
-        drop(app);
+        let data = self.stop().await;
         let host = Self::open_with(data, configure);
         host.app.load_connectors().await.unwrap();
         host
@@ -110,9 +116,7 @@ impl TestHost {
 
     /// Stops this host (releasing the store) and starts a new one on its data.
     pub async fn restart(self) -> Self {
-        let Self { app, router, data } = self;
-        drop(router);
-        drop(app);
+        let data = self.stop().await;
         Self::start_in(data).await
     }
 

@@ -1,0 +1,170 @@
+//! Counters and latency histograms of what the host does, rendered in the
+//! Prometheus text format at `GET /metrics`.
+//!
+//! Calls are counted per connector, version, operation and outcome code
+//! (`ok` or the error code the caller got) with a latency histogram per
+//! connector, version and operation; webhooks per connector, hook and code;
+//! event deliveries per target kind and outcome, with the lag from an
+//! event's time to its delivery. Label values come from installed
+//! connectors only (names, versions, declared operations and hooks, their
+//! error codes), never from unchecked caller input, so series stay bounded.
+//! Gauges (breakers, instance pool, cache) are read when rendered.
+
+mod histogram;
+mod render;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+pub use histogram::{BOUNDS_SECONDS, Histogram, Snapshot};
+pub use render::{Gauge, render};
+
+/// Labels of one call series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallLabels {
+    /// The connector.
+    pub connector: String,
+    /// The version that served (or refused) the call.
+    pub version: String,
+    /// The operation.
+    pub operation: String,
+}
+
+/// A call series: its latency and its outcomes by code.
+#[derive(Debug, Default)]
+pub struct CallSeries {
+    /// Latency of every call, whatever its outcome.
+    pub latency: Histogram,
+    codes: RwLock<HashMap<String, Arc<AtomicU64>>>,
+}
+
+impl CallSeries {
+    /// Counts per outcome code, sorted by code.
+    pub fn codes(&self) -> Vec<(String, u64)> {
+        let mut codes: Vec<_> = read(&self.codes)
+            .iter()
+            .map(|(code, count)| (code.clone(), count.load(Ordering::Relaxed)))
+            .collect();
+        codes.sort();
+        codes
+    }
+}
+
+/// Everything counted since the host started.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    calls: RwLock<HashMap<CallLabels, Arc<CallSeries>>>,
+    webhooks: RwLock<HashMap<[String; 3], Arc<AtomicU64>>>,
+    deliveries: RwLock<HashMap<[String; 2], Arc<AtomicU64>>>,
+    delivery_lag: Histogram,
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The value under `key`, created on first use; the common case takes only a read lock.
+fn entry<K, V>(map: &RwLock<HashMap<K, Arc<V>>>, key: &K, make: impl FnOnce() -> K) -> Arc<V>
+where
+    K: Eq + std::hash::Hash,
+    V: Default,
+{
+    if let Some(value) = read(map).get(key) {
+        return value.clone();
+    }
+    write(map).entry(make()).or_default().clone()
+}
+
+impl Metrics {
+    /// Counts one call of `labels` that ended with `code` (`ok` for success) after `latency`.
+    pub fn record_call(&self, labels: &CallLabels, code: &str, latency: Duration) {
+        let series = entry(&self.calls, labels, || labels.clone());
+        series.latency.observe(latency);
+        entry(&series.codes, &code.to_owned(), || code.to_owned()).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one webhook to `connector`'s `hook` answered with `code` (`ok` when accepted).
+    pub fn record_webhook(&self, connector: &str, hook: &str, code: &str) {
+        let key = [connector.to_owned(), hook.to_owned(), code.to_owned()];
+        entry(&self.webhooks, &key, || key.clone()).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one delivery attempt to a `target` kind (`subscription`, `rule`,
+    /// `connector`) with `outcome` (`delivered`, `failed`, `dead`); `lag` is the
+    /// time from the event's time to a successful delivery.
+    pub fn record_delivery(&self, target: &str, outcome: &str, lag: Option<Duration>) {
+        let key = [target.to_owned(), outcome.to_owned()];
+        entry(&self.deliveries, &key, || key.clone()).fetch_add(1, Ordering::Relaxed);
+        if let Some(lag) = lag {
+            self.delivery_lag.observe(lag);
+        }
+    }
+
+    /// Every call series, sorted by labels.
+    pub fn calls(&self) -> Vec<(CallLabels, Arc<CallSeries>)> {
+        let mut calls: Vec<_> = read(&self.calls)
+            .iter()
+            .map(|(labels, series)| (labels.clone(), series.clone()))
+            .collect();
+        calls.sort_by(|a, b| a.0.cmp(&b.0));
+        calls
+    }
+
+    fn counters<const N: usize>(
+        map: &RwLock<HashMap<[String; N], Arc<AtomicU64>>>,
+    ) -> Vec<([String; N], u64)> {
+        let mut counters: Vec<_> = read(map)
+            .iter()
+            .map(|(key, count)| (key.clone(), count.load(Ordering::Relaxed)))
+            .collect();
+        counters.sort();
+        counters
+    }
+
+    /// Webhook counts by connector, hook and code.
+    pub fn webhooks(&self) -> Vec<([String; 3], u64)> {
+        Self::counters(&self.webhooks)
+    }
+
+    /// Delivery counts by target kind and outcome.
+    pub fn deliveries(&self) -> Vec<([String; 2], u64)> {
+        Self::counters(&self.deliveries)
+    }
+
+    /// Lag of successful deliveries.
+    pub fn delivery_lag(&self) -> Snapshot {
+        self.delivery_lag.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_counted_per_series_and_code() {
+        let metrics = Metrics::default();
+        let labels = CallLabels {
+            connector: "crm".into(),
+            version: "0.1.0".into(),
+            operation: "lookup".into(),
+        };
+        metrics.record_call(&labels, "ok", Duration::from_millis(3));
+        metrics.record_call(&labels, "ok", Duration::from_millis(4));
+        metrics.record_call(&labels, "upstream_unavailable", Duration::from_millis(90));
+        let calls = metrics.calls();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(
+            calls[0].1.codes(),
+            [("ok".to_owned(), 2), ("upstream_unavailable".to_owned(), 1)]
+        );
+        assert_eq!(calls[0].1.latency.snapshot().count, 3);
+    }
+}
