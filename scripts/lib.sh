@@ -12,6 +12,9 @@ bundled_connectors=(
 )
 fixture_connectors=(tests/connectors/echo tests/connectors/misbehaving tests/connectors/relay)
 
+source "$repo/scripts/guest-js.sh"
+source "$repo/scripts/guest-py.sh"
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 ensure_wasm_target() {
@@ -60,4 +63,12 @@ place_connector() {
   mkdir -p "$into/$name"
   cp "$repo/$dir/connector.toml" "$into/$name/connector.toml"
   cp "$CARGO_TARGET_DIR/wasm32-wasip2/guest/$crate.wasm" "$into/$name/$crate.wasm"
+}
+
+# Connectors written in other languages from the same WIT, for the tests and
+# benchmarks that set them against their Rust twins: dist/polyglot/<name>/.
+build_polyglot_connectors() {
+  rm -rf "$dist/polyglot"
+  build_js_connector plugins/logistics-tracking-js "$dist/polyglot"
+  build_py_connector plugins/logistics-tracking-py "$dist/polyglot"
 }
