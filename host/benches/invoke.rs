@@ -11,18 +11,14 @@
 
 mod common;
 
-use common::{Stats, dist, install, measure, run_load, serve_logistics, stats};
+use common::{Stats, dist, install, measure, run_load, runtime_call, serve_logistics, stats};
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
 use switchboard::app::{App, HostConfig};
-use switchboard::model::CallContext;
-use switchboard::names::TenantId;
 use switchboard::registry::plugins_dir::read_package;
-use switchboard::runtime::Invocation;
 use tower::ServiceExt;
 use wasmtime::component::{Component, ComponentType, Lift, Linker, Lower};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
@@ -165,25 +161,7 @@ async fn invoke_overhead() {
     let runtime = measure(n, || {
         let (registry, echo) = (&registry, &echo);
         async move {
-            let context = Arc::new(CallContext {
-                request_id: "bench".into(),
-                tenant: TenantId::default_tenant(),
-                agent: None,
-                channel: None,
-                customer: None,
-            });
-            let call = Invocation {
-                context,
-                operation: "echo",
-                input: INPUT,
-                deadline: Instant::now() + echo.grants.limits.deadline,
-                upstream: Arc::default(),
-            };
-            registry
-                .runtime()
-                .invoke(&echo.prepared, &echo.grants, call)
-                .await
-                .unwrap();
+            runtime_call(registry, echo, "echo", INPUT).await.unwrap();
         }
     })
     .await;

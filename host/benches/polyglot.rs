@@ -6,18 +6,14 @@
 
 mod common;
 
-use common::{Stats, dist, measure};
+use common::{Stats, dist, install, measure, runtime_call};
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchboard::app::{App, HostConfig};
-use switchboard::model::CallContext;
-use switchboard::names::{SettingKey, TenantId};
-use switchboard::registry::lifecycle::{Activation, Actor};
+use switchboard::names::SettingKey;
 use switchboard::registry::plugins_dir::read_package;
-use switchboard::runtime::Invocation;
-use switchboard::store::{InstallSource, SettingKind};
+use switchboard::store::SettingKind;
 
 const TWINS: [(&str, &str, &str); 3] = [
     ("Rust", "plugins/logistics-tracking", "logistics-tracking"),
@@ -65,16 +61,8 @@ async fn measure_twin(
     app.load_connectors().await.unwrap();
     let registry = app.state.registry.clone();
     let started = Instant::now();
-    registry
-        .install(
-            package,
-            InstallSource::Api,
-            Activation::Activate,
-            Actor::Api,
-        )
-        .await
-        .unwrap();
-    let install = started.elapsed();
+    install(&registry, package).await;
+    let installed_in = started.elapsed();
     for (kind, key, value) in [
         (SettingKind::Config, "base_url", sandbox.logistics_url()),
         (
@@ -93,24 +81,7 @@ async fn measure_twin(
     let call = |input: &'static str, succeeds: bool| {
         let (registry, connector) = (&registry, &connector);
         async move {
-            let context = Arc::new(CallContext {
-                request_id: "bench".into(),
-                tenant: TenantId::default_tenant(),
-                agent: None,
-                channel: None,
-                customer: None,
-            });
-            let call = Invocation {
-                context,
-                operation: "track",
-                input,
-                deadline: Instant::now() + connector.grants.limits.deadline,
-                upstream: Arc::default(),
-            };
-            let outcome = registry
-                .runtime()
-                .invoke(&connector.prepared, &connector.grants, call)
-                .await;
+            let outcome = runtime_call(registry, connector, "track", input).await;
             assert_eq!(outcome.is_ok(), succeeds, "{language}: {input}");
         }
     };
@@ -119,7 +90,7 @@ async fn measure_twin(
     Figures {
         language,
         wasm_bytes,
-        install,
+        install: installed_in,
         tracked,
         refused,
     }

@@ -70,6 +70,34 @@ pub async fn install(registry: &Registry, package: Package) {
         .unwrap();
 }
 
+/// Calls `operation` of `connector` once through the runtime alone (fresh
+/// instance, call, teardown), bypassing routing and the pipeline.
+pub async fn runtime_call(
+    registry: &Registry,
+    connector: &switchboard::registry::LoadedConnector,
+    operation: &str,
+    input: &str,
+) -> Result<String, switchboard::runtime::call::CallError> {
+    let context = std::sync::Arc::new(switchboard::model::CallContext {
+        request_id: "bench".into(),
+        tenant: switchboard::names::TenantId::default_tenant(),
+        agent: None,
+        channel: None,
+        customer: None,
+    });
+    let call = switchboard::runtime::Invocation {
+        context,
+        operation,
+        input,
+        deadline: Instant::now() + connector.grants.limits.deadline,
+        upstream: std::sync::Arc::default(),
+    };
+    registry
+        .runtime()
+        .invoke(&connector.prepared, &connector.grants, call)
+        .await
+}
+
 /// What a load run did.
 pub struct Load {
     /// Calls that succeeded.

@@ -78,6 +78,19 @@ impl From<wit::CallContext> for Context {
     }
 }
 
+impl From<Context> for wit::CallContext {
+    fn from(ctx: Context) -> Self {
+        Self {
+            request_id: ctx.request_id,
+            tenant: ctx.tenant,
+            agent: ctx.agent,
+            channel: ctx.channel,
+            customer: ctx.customer,
+            deadline_ms: ctx.deadline_ms,
+        }
+    }
+}
+
 impl From<wit::ConnectorError> for Error {
     fn from(error: wit::ConnectorError) -> Self {
         Self {

@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Host, binary, dist};
+use common::{Host, binary, copy_package, dist};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -235,14 +234,6 @@ async fn ctl(host: &Host, args: &[&str]) -> Value {
     let (ok, stdout, stderr) = run(&all).await;
     assert!(ok, "ctl {args:?} failed: {stderr}");
     serde_json::from_str(&stdout).unwrap_or(Value::Null)
-}
-
-fn copy_package(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
 }
 
 #[tokio::test]

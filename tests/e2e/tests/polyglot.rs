@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Host, dist};
+use common::{Host, copy_package, dist};
 use serde_json::{Value, json};
 use switchboard_sandbox::{FaultConfig, Provider, Sandbox, SandboxConfig};
 
@@ -44,7 +44,7 @@ async fn meets_the_logistics_contract(package: &Path, name: &str) {
     let sandbox = Sandbox::start(SandboxConfig::ephemeral()).await.unwrap();
     let temp = tempfile::tempdir().unwrap();
     let plugins = temp.path().join("plugins");
-    copy_dir(package, &plugins.join(name));
+    copy_package(package, &plugins.join(name));
     let host = Host::start(&temp.path().join("data"), Some(plugins)).await;
 
     let (status, described) = host
@@ -187,12 +187,4 @@ async fn meets_the_logistics_contract(package: &Path, name: &str) {
 
 fn error_code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("(no error code)")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
 }

@@ -339,14 +339,7 @@ impl TestHost {
             if ctx.request_id.is_empty() {
                 ctx.request_id = format!("test-{}", state.calls);
             }
-            wit::CallContext {
-                request_id: ctx.request_id,
-                tenant: ctx.tenant,
-                agent: ctx.agent,
-                channel: ctx.channel,
-                customer: ctx.customer,
-                deadline_ms: ctx.deadline_ms,
-            }
+            wit::CallContext::from(ctx)
         };
         let _active = imports::activate(self.state.clone());
         call(ctx).map_err(Error::from)

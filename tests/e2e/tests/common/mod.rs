@@ -134,3 +134,12 @@ impl Host {
         self.child.kill().await.unwrap();
     }
 }
+
+/// Copies the package directory `from` (flat: manifest, component, signature) to `to`.
+pub fn copy_package(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
