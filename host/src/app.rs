@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::alerts::{AlertPolicy, Alerts};
 use crate::api::{AppState, BodyLimits, Services, router};
 use crate::capabilities::{HostServices, now_ms};
 use crate::events::dispatcher::{self, DispatcherHandle};
@@ -54,6 +55,8 @@ pub struct HostConfig {
     pub idempotency_ttl: Duration,
     /// Retries, concurrency and failure handling of event deliveries.
     pub events: EventSettings,
+    /// The alert rules.
+    pub alerts: AlertPolicy,
 }
 
 impl HostConfig {
@@ -72,6 +75,7 @@ impl HostConfig {
             watch_quiet: Duration::from_millis(500),
             idempotency_ttl: Duration::from_secs(24 * 60 * 60),
             events: EventSettings::default(),
+            alerts: AlertPolicy::default(),
         }
     }
 }
@@ -107,7 +111,7 @@ impl App {
             SledStore::open(&store_dir)
                 .with_context(|| format!("opening the store in {}", store_dir.display()))?,
         );
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::with_window(config.alerts.window));
         let ingest = Arc::new(EventIngest::new(store.clone()).context("reading the event log")?);
         let events = Arc::new(
             Events::open(store.clone(), ingest.clone(), config.events.clone())
@@ -142,6 +146,7 @@ impl App {
             ready: Arc::new(AtomicBool::new(false)),
             limits: config.body_limits,
             metrics,
+            alerts: Arc::new(Alerts::new(config.alerts.clone())),
             max_instances: config.engine.max_instances,
         });
         Ok(Self {
@@ -249,8 +254,10 @@ impl App {
         );
         app.start_dispatching().await?;
         let sweeper = tokio::spawn(sweep(app.store.clone(), app.state.clone()));
+        let alerting = tokio::spawn(crate::alerts::run(app.state.clone()));
         let served = server.await.context("the server task failed")?;
         sweeper.abort();
+        alerting.abort();
         app.stop_dispatching().await;
         if let Some(watcher) = watcher {
             watcher.abort();

@@ -176,7 +176,9 @@ pub async fn invoke(
         Err(PipelineError::Refused(_)) => None,
     };
     if let Some(failed) = counted {
-        registry.finish(routed, started.elapsed(), failed);
+        let latency = started.elapsed();
+        metrics.record_outcome(connector, crate::capabilities::now_ms(), failed, latency);
+        registry.finish(routed, latency, failed);
     }
     recorded(
         result

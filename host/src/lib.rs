@@ -7,6 +7,7 @@
 //! only place that touches sled. [`app`] wires them together.
 #![deny(missing_docs)]
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod capabilities;

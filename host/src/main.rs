@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use switchboard::alerts::AlertPolicy;
 use switchboard::app::{App, HostConfig};
 use switchboard::events::EventSettings;
 use switchboard::events::schedule::{RetrySchedule, parse_duration};
@@ -217,6 +218,21 @@ struct ServeArgs {
     /// How long a subscription may fail without a success before it is disabled (`ms`, `s`, `m`, `h`).
     #[arg(long, default_value = "120h")]
     subscription_disable_after: String,
+    /// How far back the alert rules look (`ms`, `s`, `m`, `h`).
+    #[arg(long, default_value = "5m")]
+    alert_window: String,
+    /// Fewest calls in the window before the failure-rate and latency rules judge a connector.
+    #[arg(long, default_value_t = 20)]
+    alert_min_calls: u64,
+    /// Failure rate, in percent, at or above which a connector's alert fires.
+    #[arg(long, default_value_t = 1.0)]
+    alert_failure_percent: f64,
+    /// p95 latency, in milliseconds, at or above which a connector's alert fires (off when absent).
+    #[arg(long)]
+    alert_p95_ms: Option<u64>,
+    /// Do not alert when a connector's circuit breaker opens.
+    #[arg(long)]
+    no_breaker_alert: bool,
 }
 
 #[derive(clap::Args)]
@@ -324,6 +340,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         failing_after: args.subscription_failing_after.max(1),
         disable_after: parse_duration(&args.subscription_disable_after)
             .map_err(|err| anyhow::anyhow!("--subscription-disable-after: {err}"))?,
+    };
+    if !(0.0..=100.0).contains(&args.alert_failure_percent) {
+        anyhow::bail!("--alert-failure-percent must be between 0 and 100");
+    }
+    config.alerts = AlertPolicy {
+        window: parse_duration(&args.alert_window)
+            .map_err(|err| anyhow::anyhow!("--alert-window: {err}"))?,
+        min_calls: args.alert_min_calls,
+        failure_percent: args.alert_failure_percent,
+        p95_ms: args.alert_p95_ms,
+        breaker: !args.no_breaker_alert,
     };
     let lifecycle = &mut config.lifecycle;
     lifecycle.drain_deadline = Duration::from_millis(args.drain_deadline_ms);

@@ -3,6 +3,7 @@
 //! [`router`] is a pure function of [`AppState`], so tests drive the whole API
 //! in-process without a socket.
 
+mod alerts;
 mod batch;
 mod connectors;
 pub mod error;
@@ -92,6 +93,8 @@ pub struct Services {
     pub limits: BodyLimits,
     /// Call, webhook and delivery counters for `GET /metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The alert rules and the alerts they fired.
+    pub alerts: Arc<crate::alerts::Alerts>,
     /// Instance slots of the engine's pool, reported by `GET /metrics`.
     pub max_instances: u32,
 }
@@ -173,6 +176,7 @@ pub fn router(state: AppState) -> Router {
             post(lifecycle::abort).layer(DefaultBodyLimit::max(limits.setting_bytes)),
         )
         .route("/v1/audit", get(lifecycle::audit))
+        .route("/v1/alerts", get(alerts::list))
         .route(
             "/v1/hooks/{connector}/{hook}",
             axum::routing::any(hooks::receive).layer(DefaultBodyLimit::disable()),

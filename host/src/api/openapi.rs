@@ -51,6 +51,13 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/v1/alerts",
+        id: "listAlerts",
+        summary: "The alert rules, the alerts firing now and those resolved recently",
+        body: None,
+    },
+    Route {
+        method: "get",
         path: "/v1/openapi.json",
         id: "openapi",
         summary: "This document",

@@ -12,14 +12,16 @@
 
 mod histogram;
 mod render;
+mod window;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 pub use histogram::{BOUNDS_SECONDS, Histogram, Snapshot};
 pub use render::{Gauge, render};
+pub use window::{OutcomeWindow, WindowSummary};
 
 /// Labels of one call series.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,13 +54,23 @@ impl CallSeries {
     }
 }
 
-/// Everything counted since the host started.
-#[derive(Debug, Default)]
+/// Everything counted since the host started, and each connector's recent
+/// outcomes over a sliding window for the alert rules.
+#[derive(Debug)]
 pub struct Metrics {
     calls: RwLock<HashMap<CallLabels, Arc<CallSeries>>>,
     webhooks: RwLock<HashMap<[String; 3], Arc<AtomicU64>>>,
     deliveries: RwLock<HashMap<[String; 2], Arc<AtomicU64>>>,
     delivery_lag: Histogram,
+    window: Duration,
+    windows: RwLock<HashMap<String, Arc<Mutex<OutcomeWindow>>>>,
+}
+
+impl Default for Metrics {
+    /// Windows of five minutes.
+    fn default() -> Self {
+        Self::with_window(Duration::from_secs(300))
+    }
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -83,6 +95,52 @@ where
 }
 
 impl Metrics {
+    /// Metrics whose outcome windows span `window`.
+    pub fn with_window(window: Duration) -> Self {
+        Self {
+            calls: RwLock::default(),
+            webhooks: RwLock::default(),
+            deliveries: RwLock::default(),
+            delivery_lag: Histogram::default(),
+            window,
+            windows: RwLock::default(),
+        }
+    }
+
+    /// Counts, in `connector`'s window, a call that ran and `failed` on the
+    /// connector's side or not; business answers and refusals are not outcomes.
+    pub fn record_outcome(&self, connector: &str, now_ms: u64, failed: bool, latency: Duration) {
+        // The read guard must be gone before the write lock is taken.
+        let existing = read(&self.windows).get(connector).cloned();
+        let window = existing.unwrap_or_else(|| {
+            write(&self.windows)
+                .entry(connector.to_owned())
+                .or_insert_with(|| Arc::new(Mutex::new(OutcomeWindow::new(self.window))))
+                .clone()
+        });
+        window
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .record(now_ms, failed, latency);
+    }
+
+    /// What `connector`'s window holds at `now_ms`.
+    pub fn window_summary(&self, connector: &str, now_ms: u64) -> WindowSummary {
+        read(&self.windows).get(connector).map_or(
+            WindowSummary {
+                calls: 0,
+                failures: 0,
+                p95_ms: None,
+            },
+            |window| {
+                window
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .summary(now_ms)
+            },
+        )
+    }
+
     /// Counts one call of `labels` that ended with `code` (`ok` for success) after `latency`.
     pub fn record_call(&self, labels: &CallLabels, code: &str, latency: Duration) {
         let series = entry(&self.calls, labels, || labels.clone());
