@@ -150,12 +150,12 @@ impl Client {
             .query(&[("activate", (!stage).to_string())])
             .multipart(form);
         let answer = progress.watch(self.send(request)).await?;
-        let state = if answer["already_installed"] == true {
-            "already installed; nothing changed"
-        } else if answer["deployment"]["active"] == answer["version"] {
-            "installed and active"
-        } else {
-            "installed, inactive"
+        let active = answer["deployment"]["active"] == answer["version"];
+        let state = match (answer["already_installed"] == true, active) {
+            (true, true) => "already installed, active",
+            (true, false) => "already installed, inactive",
+            (false, true) => "installed and active",
+            (false, false) => "installed, inactive",
         };
         println!(
             "{} {}: {state} (package {})",

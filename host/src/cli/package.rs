@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use switchboard::app::{App, HostConfig};
 use switchboard::registry::lifecycle::{Activation, Actor, LifecycleError, Package};
-use switchboard::registry::plugins_dir::MANIFEST_FILE;
+use switchboard::registry::plugins_dir::{MANIFEST_FILE, SIGNATURE_FILE};
 use switchboard::store::InstallSource;
 
 use super::scaffold::is_connector_crate;
@@ -19,7 +19,7 @@ const WASM_TARGET: &str = "wasm32-wasip2";
 
 /// Builds the connector crate in `dir` for wasm32-wasip2 (installing the
 /// target when missing), lays the package out in `out` (`<dir>/dist` by
-/// default) and validates it.
+/// default, dropping a signature of an earlier build) and validates it.
 pub async fn build(dir: &Path, out: Option<PathBuf>) -> anyhow::Result<()> {
     if !is_connector_crate(dir) {
         bail!(
@@ -37,6 +37,13 @@ pub async fn build(dir: &Path, out: Option<PathBuf>) -> anyhow::Result<()> {
         if path.extension().is_some_and(|ext| ext == "wasm") {
             std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
         }
+    }
+    // A signature over the previous build no longer verifies; sign again.
+    let stale_signature = out.join(SIGNATURE_FILE);
+    if stale_signature.exists() {
+        std::fs::remove_file(&stale_signature)
+            .with_context(|| format!("removing {}", stale_signature.display()))?;
+        eprintln!("removed {SIGNATURE_FILE}: it signed the previous build; sign this one again");
     }
     let file_name = wasm.file_name().context("the artifact has no file name")?;
     let placed = out.join(file_name);

@@ -161,8 +161,17 @@ async fn scaffold_build_validate_install_and_invoke_from_an_empty_directory() {
         source.replace("{greeting}, {name}!", "{greeting}, dear {name}!"),
     )
     .unwrap();
+    std::fs::write(dist.join("connector.sig"), "ed25519:c2lnbmVkIGVhcmxpZXI=\n").unwrap();
     let rebuilt = switchboard(&["build"], &crate_dir).await;
     assert!(rebuilt.ok, "{}", rebuilt.stderr);
+    assert!(
+        rebuilt
+            .stderr
+            .contains("removed connector.sig: it signed the previous build")
+            && !dist.join("connector.sig").exists(),
+        "{}",
+        rebuilt.stderr
+    );
     let conflict = switchboard(
         &["install", "--url", url, &dist.display().to_string()],
         &work,

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, http};
 
-/// Longest a live request may take, as the host's default HTTP timeout.
-const LIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a live request may take: the host's default HTTP timeout (3 s).
+const LIVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Largest live response body read.
 const LIVE_BODY_LIMIT: u64 = 16 << 20;
 
