@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 
 use crate::alerts::{AlertPolicy, Alerts};
 use crate::api::{AppState, BodyLimits, Services, router};
@@ -24,6 +25,7 @@ use crate::runtime::Runtime;
 use crate::runtime::engine::EngineSettings;
 use crate::runtime::limits::{LimitCeilings, Limits};
 use crate::store::{KvStore, SledStore};
+use crate::tls::{TlsListener, TlsSettings};
 
 /// How often expired key-value entries and idempotency answers are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -57,6 +59,8 @@ pub struct HostConfig {
     pub events: EventSettings,
     /// The alert rules.
     pub alerts: AlertPolicy,
+    /// Serve HTTPS with this certificate instead of plain HTTP.
+    pub tls: Option<TlsSettings>,
 }
 
 impl HostConfig {
@@ -76,6 +80,7 @@ impl HostConfig {
             idempotency_ttl: Duration::from_secs(24 * 60 * 60),
             events: EventSettings::default(),
             alerts: AlertPolicy::default(),
+            tls: None,
         }
     }
 }
@@ -228,17 +233,36 @@ impl App {
             .await
             .with_context(|| format!("binding {listen}"))?;
         let address = listener.local_addr()?;
-        println!("switchboard listening on http://{address}");
+        let tls = self
+            .config
+            .tls
+            .as_ref()
+            .map(crate::tls::server_config)
+            .transpose()
+            .context("setting up TLS")?;
         let app = Arc::new(self);
-        let server = tokio::spawn(
-            axum::serve(
-                listener,
-                app.router()
-                    .into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .into_future(),
-        );
+        let service = app
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let server = match tls {
+            Some(config) => {
+                println!("switchboard listening on https://{address}");
+                let listener = TlsListener::new(listener, config).tap_io(|_| {});
+                tokio::spawn(
+                    axum::serve(listener, service)
+                        .with_graceful_shutdown(shutdown)
+                        .into_future(),
+                )
+            }
+            None => {
+                println!("switchboard listening on http://{address}");
+                tokio::spawn(
+                    axum::serve(listener, service)
+                        .with_graceful_shutdown(shutdown)
+                        .into_future(),
+                )
+            }
+        };
         // Watching starts first, so a package dropped in while loading is not missed.
         let watcher = app.watch_plugins_dir()?;
         let report = app.load_connectors().await?;

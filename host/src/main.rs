@@ -21,6 +21,7 @@ use switchboard::registry::lifecycle::Activation;
 use switchboard::registry::plugins_dir::{SIGNATURE_FILE, read_package};
 use switchboard::registry::signature::{self, TrustedKeys};
 use switchboard::runtime::compile_cache::sha256_hex;
+use switchboard::tls::TlsSettings;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -233,6 +234,15 @@ struct ServeArgs {
     /// Do not alert when a connector's circuit breaker opens.
     #[arg(long)]
     no_breaker_alert: bool,
+    /// PEM certificate chain (leaf first): serve HTTPS, TLS 1.3 only unless --tls12.
+    #[arg(long, env = "SWITCHBOARD_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate.
+    #[arg(long, env = "SWITCHBOARD_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Also offer TLS 1.2, for clients that cannot speak TLS 1.3.
+    #[arg(long, requires = "tls_cert")]
+    tls12: bool,
 }
 
 #[derive(clap::Args)]
@@ -351,6 +361,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         failure_percent: args.alert_failure_percent,
         p95_ms: args.alert_p95_ms,
         breaker: !args.no_breaker_alert,
+    };
+    config.tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsSettings {
+            cert,
+            key,
+            allow_tls12: args.tls12,
+        }),
+        _ => None,
     };
     let lifecycle = &mut config.lifecycle;
     lifecycle.drain_deadline = Duration::from_millis(args.drain_deadline_ms);
