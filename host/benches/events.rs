@@ -25,7 +25,7 @@ use axum::http::Request;
 use common::{dist, install, run_load, stats};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use switchboard::app::{App, HostConfig};
+use switchboard::app::App;
 use switchboard::events::EventIngest;
 use switchboard::registry::plugins_dir::read_package;
 use switchboard::store::{EventLog, SledStore, StoredEvent};
@@ -57,7 +57,13 @@ fn event(writer: usize, n: u64) -> StoredEvent {
 async fn ingest_rates() {
     let duration = Duration::from_secs(seconds());
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let store = Arc::new(
+        SledStore::open(
+            dir.path(),
+            Arc::new(switchboard::sealing::Sealer::ephemeral()),
+        )
+        .unwrap(),
+    );
     let per_event = {
         let store = store.clone();
         run_load(WRITERS, duration, move |writer| {
@@ -184,13 +190,14 @@ fn lag_line(lags: &[u64], expected: u64) -> String {
 async fn webhooks_and_lag() {
     let duration = Duration::from_secs(seconds());
     let data = tempfile::tempdir().unwrap();
-    let app = App::open(HostConfig::new(data.path().to_owned())).unwrap();
+    let app = App::open(common::host_config(data.path())).unwrap();
     app.load_connectors().await.unwrap();
     let relay = read_package(&dist().join("test-plugins/relay")).unwrap();
     install(&app.state.registry, relay).await;
     let router = app.router();
     let put = Request::put("/v1/connectors/relay/secrets/hook_secret")
         .header("content-type", "application/json")
+        .header("authorization", common::AUTHORIZATION)
         .body(Body::from(json!({"value": SECRET}).to_string()))
         .unwrap();
     assert!(
@@ -207,6 +214,7 @@ async fn webhooks_and_lag() {
         .unwrap();
     let subscribe = Request::post("/v1/subscriptions")
         .header("content-type", "application/json")
+        .header("authorization", common::AUTHORIZATION)
         .body(Body::from(
             json!({"name": "bench", "url": format!("{}/v1/receive/bench", receiver.url()), "kinds": ["call.*"]})
                 .to_string(),

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
-use switchboard::app::{App, HostConfig};
+use switchboard::app::App;
 use switchboard::registry::plugins_dir::read_package;
 use tower::ServiceExt;
 use wasmtime::component::{Component, ComponentType, Lift, Linker, Lower};
@@ -146,7 +146,7 @@ async fn invoke_overhead() {
     let n = iterations();
     let package = read_package(&dist().join("test-plugins/echo")).unwrap();
     let data = tempfile::tempdir().unwrap();
-    let app = App::open(HostConfig::new(data.path().to_owned())).unwrap();
+    let app = App::open(common::host_config(data.path())).unwrap();
     install(&app.state.registry, package.clone()).await;
     app.load_connectors().await.unwrap();
     let router = app.router();
@@ -170,6 +170,7 @@ async fn invoke_overhead() {
         async move {
             let request = Request::post("/v1/connectors/echo/operations/echo")
                 .header("content-type", "application/json")
+                .header("authorization", common::AUTHORIZATION)
                 .body(Body::from(INPUT))
                 .unwrap();
             let response = router.oneshot(request).await.unwrap();
@@ -229,6 +230,7 @@ async fn http_throughput() {
             let request = client
                 .post(&url)
                 .header("content-type", "application/json")
+                .header("authorization", common::AUTHORIZATION)
                 .body(format!(
                     r#"{{"carrier":"sf-express","tracking_number":"SF{worker:02}{i:08}"}}"#
                 ))

@@ -18,7 +18,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use common::{Load, dist, install, run_load, stats};
-use switchboard::app::{App, HostConfig};
+use switchboard::app::App;
 use switchboard::registry::lifecycle::{Activation, Actor};
 use switchboard::registry::plugins_dir::read_package;
 use switchboard::store::InstallSource;
@@ -37,6 +37,7 @@ fn seconds() -> u64 {
 async fn call(router: &Router, input: &'static str) -> bool {
     let request = Request::post("/v1/connectors/echo/operations/echo")
         .header("content-type", "application/json")
+        .header("authorization", common::AUTHORIZATION)
         .body(Body::from(input))
         .unwrap();
     let response = router.clone().oneshot(request).await.unwrap();
@@ -61,7 +62,7 @@ async fn load(router: &Router, duration: Duration) -> Load {
 
 async fn hot_swap() {
     let data = tempfile::tempdir().unwrap();
-    let app = App::open(HostConfig::new(data.path().to_owned())).unwrap();
+    let app = App::open(common::host_config(data.path())).unwrap();
     app.load_connectors().await.unwrap();
     let registry = app.state.registry.clone();
     install(
@@ -166,7 +167,7 @@ async fn first_call() {
     let (mut cold, mut cached) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let data = tempfile::tempdir().unwrap();
-        let app = App::open(HostConfig::new(data.path().to_owned())).unwrap();
+        let app = App::open(common::host_config(data.path())).unwrap();
         app.load_connectors().await.unwrap();
         let router = app.router();
         cold.push(install_to_first_call(&app, &router).await);

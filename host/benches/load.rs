@@ -108,6 +108,7 @@ async fn step(url: &str, rate: u64, seconds: u64) -> Step {
             let response = client
                 .post(&url)
                 .header("content-type", "application/json")
+                .header("authorization", common::AUTHORIZATION)
                 .body(body)
                 .timeout(Duration::from_secs(10))
                 .send()

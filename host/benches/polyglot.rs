@@ -10,7 +10,7 @@ use common::{Stats, dist, install, measure, runtime_call};
 
 use std::time::{Duration, Instant};
 
-use switchboard::app::{App, HostConfig};
+use switchboard::app::App;
 use switchboard::names::SettingKey;
 use switchboard::registry::plugins_dir::read_package;
 use switchboard::store::SettingKind;
@@ -57,7 +57,7 @@ async fn measure_twin(
     let package = read_package(&dist().join(package_dir)).unwrap();
     let wasm_bytes = package.wasm.len();
     let data = tempfile::tempdir().unwrap();
-    let app = App::open(HostConfig::new(data.path().to_owned())).unwrap();
+    let app = App::open(common::host_config(data.path())).unwrap();
     app.load_connectors().await.unwrap();
     let registry = app.state.registry.clone();
     let started = Instant::now();

@@ -11,8 +11,10 @@ use axum::serve::ListenerExt;
 
 use crate::alerts::{AlertPolicy, Alerts};
 use crate::api::{AppState, BodyLimits, Services, router};
+use crate::audit::AuditTrail;
+use crate::auth::{ApiKeys, NewKey, Scope, TokenIssuer};
 use crate::capabilities::{HostServices, now_ms};
-use crate::events::dispatcher::{self, DispatcherHandle};
+use crate::events::dispatcher::{self, DispatchServices, DispatcherHandle};
 use crate::events::{EventIngest, EventSettings, Events};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipelines;
@@ -24,7 +26,8 @@ use crate::registry::{LifecyclePolicy, Registry};
 use crate::runtime::Runtime;
 use crate::runtime::engine::EngineSettings;
 use crate::runtime::limits::{LimitCeilings, Limits};
-use crate::store::{KvStore, SledStore};
+use crate::sealing::{MasterKeySource, MasterKeys};
+use crate::store::{KvStore, SettingsStore, SledStore};
 use crate::tls::{TlsListener, TlsSettings};
 
 /// How often expired key-value entries and idempotency answers are swept.
@@ -61,13 +64,22 @@ pub struct HostConfig {
     pub alerts: AlertPolicy,
     /// Serve HTTPS with this certificate instead of plain HTTP.
     pub tls: Option<TlsSettings>,
+    /// Where the master key sealing secrets comes from.
+    pub master_key: MasterKeySource,
+    /// How long OAuth2 bearer tokens live.
+    pub token_lifetime: Duration,
+    /// How long audit records are kept.
+    pub audit_retention: Duration,
+    /// A host-wide admin key to make sure exists (from automation); without
+    /// one, a host with no keys makes one and prints it once.
+    pub admin_key: Option<String>,
 }
 
 impl HostConfig {
     /// Defaults for everything but the data directory.
     pub fn new(data_dir: PathBuf) -> Self {
         Self {
-            data_dir,
+            data_dir: data_dir.clone(),
             plugins_dir: None,
             engine: EngineSettings::default(),
             limits: Limits::default(),
@@ -81,6 +93,10 @@ impl HostConfig {
             events: EventSettings::default(),
             alerts: AlertPolicy::default(),
             tls: None,
+            master_key: MasterKeySource::File(data_dir.join("master.key")),
+            token_lifetime: Duration::from_secs(15 * 60),
+            audit_retention: Duration::from_secs(90 * 24 * 60 * 60),
+            admin_key: None,
         }
     }
 }
@@ -112,10 +128,27 @@ impl App {
     /// Opens the store and builds the runtime; loads no connector yet.
     pub fn open(config: HostConfig) -> anyhow::Result<Self> {
         let store_dir = config.data_dir.join("store");
+        let sealer = Arc::new(
+            config
+                .master_key
+                .load()
+                .context("loading the master key that seals secrets")?,
+        );
         let store = Arc::new(
-            SledStore::open(&store_dir)
+            SledStore::open(&store_dir, sealer.clone())
                 .with_context(|| format!("opening the store in {}", store_dir.display()))?,
         );
+        let resealed = store
+            .reseal_secrets()
+            .context("sealing the stored secrets under the master key")?;
+        if resealed > 0 {
+            tracing::info!(resealed, "sealed secrets under the current master key");
+        }
+        let keys = Arc::new(ApiKeys::open(store.clone()).context("reading the API keys")?);
+        if let Some(key) = &config.admin_key {
+            keys.ensure_admin(key, "admin (from SWITCHBOARD_ADMIN_KEY)")
+                .context("installing the admin key given at start")?;
+        }
         let metrics = Arc::new(Metrics::with_window(config.alerts.window));
         let ingest = Arc::new(EventIngest::new(store.clone()).context("reading the event log")?);
         let events = Arc::new(
@@ -142,7 +175,7 @@ impl App {
         );
         let state = AppState::new(Services {
             registry,
-            audit: store.clone(),
+            audit: AuditTrail::start(store.clone(), config.audit_retention),
             pipelines: Arc::new(
                 Pipelines::open(store.clone()).context("reading the pipeline overrides")?,
             ),
@@ -153,6 +186,13 @@ impl App {
             metrics,
             alerts: Arc::new(Alerts::new(config.alerts.clone())),
             max_instances: config.engine.max_instances,
+            keys,
+            tokens: Arc::new(TokenIssuer::new(config.token_lifetime)),
+            master_keys: Arc::new(MasterKeys::new(
+                config.master_key.clone(),
+                sealer,
+                store.clone(),
+            )),
         });
         Ok(Self {
             state,
@@ -200,12 +240,13 @@ impl App {
     pub async fn start_dispatching(&self) -> anyhow::Result<()> {
         let mut running = self.dispatcher.lock().await;
         if running.is_none() {
-            *running = Some(dispatcher::start(
-                self.state.events.clone(),
-                self.state.registry.clone(),
-                self.state.pipelines.clone(),
-                self.state.metrics.clone(),
-            )?);
+            *running = Some(dispatcher::start(DispatchServices {
+                events: self.state.events.clone(),
+                registry: self.state.registry.clone(),
+                pipelines: self.state.pipelines.clone(),
+                metrics: self.state.metrics.clone(),
+                audit: self.state.audit.clone(),
+            })?);
         }
         Ok(())
     }
@@ -215,6 +256,27 @@ impl App {
         if let Some(running) = self.dispatcher.lock().await.take() {
             running.stop().await;
         }
+    }
+
+    /// Makes the first admin key when the host has none, and returns it:
+    /// the only time it is shown.
+    pub fn first_admin_key(&self) -> anyhow::Result<Option<String>> {
+        if !self.state.keys.is_empty() {
+            return Ok(None);
+        }
+        let created = self
+            .state
+            .keys
+            .create(
+                NewKey {
+                    name: "first admin".into(),
+                    tenant: None,
+                    scopes: [Scope::Admin].into_iter().collect(),
+                },
+                None,
+            )
+            .context("making the first admin key")?;
+        Ok(Some(created.key))
     }
 
     /// The API router.
@@ -240,6 +302,9 @@ impl App {
             .map(crate::tls::server_config)
             .transpose()
             .context("setting up TLS")?;
+        if let Some(key) = self.first_admin_key()? {
+            println!("switchboard admin key (shown once; keep it): {key}");
+        }
         let app = Arc::new(self);
         let service = app
             .router()
@@ -283,6 +348,7 @@ impl App {
         sweeper.abort();
         alerting.abort();
         app.stop_dispatching().await;
+        app.state.audit.settle().await;
         if let Some(watcher) = watcher {
             watcher.abort();
         }
@@ -349,8 +415,8 @@ async fn hot_load(
     }
 }
 
-/// Removes expired key-value entries, idempotency answers and idle tenants'
-/// rate-limit state, now and then.
+/// Removes expired key-value entries, idempotency answers, audit records
+/// past their retention and idle tenants' rate-limit state, now and then.
 async fn sweep(store: Arc<SledStore>, state: AppState) {
     let mut interval = tokio::time::interval(SWEEP_EVERY);
     loop {
@@ -363,6 +429,11 @@ async fn sweep(store: Arc<SledStore>, state: AppState) {
             Err(err) => tracing::warn!(error = %err, "kv sweep task failed"),
         }
         state.pipelines.forget_idle_tenants();
+        match state.audit.sweep(now_ms()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "swept audit records past their retention"),
+            Err(err) => tracing::warn!(error = %err, "audit sweep failed"),
+        }
         match state.idempotency.sweep().await {
             Ok(0) => {}
             Ok(removed) => tracing::debug!(removed, "swept expired idempotency answers"),

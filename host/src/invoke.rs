@@ -8,12 +8,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::audit::AuditTrail;
 use crate::metrics::{CallLabels, Metrics};
 use crate::model::CallContext;
 use crate::pipeline::rate_limit::Refused;
 use crate::pipeline::{PipelineCall, PipelineError, Pipelines, Served, counts_against};
+use crate::registry::LoadedConnector;
 use crate::registry::Registry;
 use crate::registry::canary::Side;
+use crate::runtime::call::CallError;
+use crate::store::{AuditKind, AuditRecord};
 
 /// A successful call.
 #[derive(Debug, Clone)]
@@ -61,6 +65,29 @@ pub enum InvokeError {
 }
 
 impl InvokeError {
+    /// This error with `scrub` applied to the text that came from the
+    /// connector or the caller: a connector's own message, schema violations.
+    pub fn scrubbed(self, scrub: impl Fn(&str) -> String) -> Self {
+        match self {
+            InvokeError::SchemaViolation {
+                operation,
+                violations,
+            } => InvokeError::SchemaViolation {
+                operation,
+                violations: scrub(&violations),
+            },
+            InvokeError::Pipeline(PipelineError::Call {
+                error: CallError::Connector(mut error),
+            }) => {
+                error.message = scrub(&error.message);
+                InvokeError::Pipeline(PipelineError::Call {
+                    error: CallError::Connector(error),
+                })
+            }
+            other => other,
+        }
+    }
+
     /// The stable code callers get for this failure.
     pub fn code(&self) -> &str {
         match self {
@@ -82,6 +109,8 @@ impl InvokeError {
 
 /// One call to invoke.
 pub struct InvokeRequest<'a> {
+    /// Who makes it, for the audit trail: a key id, or `dispatcher`.
+    pub actor: &'a str,
     /// The connector.
     pub connector: &'a str,
     /// The operation.
@@ -95,29 +124,99 @@ pub struct InvokeRequest<'a> {
     pub idempotency_key: bool,
 }
 
+/// The host's services a call goes through.
+#[derive(Clone, Copy)]
+pub struct CallServices<'a> {
+    /// Routes the call to a version.
+    pub registry: &'a Registry,
+    /// Rate limits, breakers, caches and retries.
+    pub pipelines: &'a Pipelines,
+    /// Counts the call.
+    pub metrics: &'a Metrics,
+    /// Records the call.
+    pub audit: &'a AuditTrail,
+}
+
 /// Invokes an operation on the version the registry routes the call to,
-/// through the call pipeline, and counts it in `metrics` once routed to an
-/// operation the connector has.
+/// through the call pipeline; counts it in the metrics once routed to an
+/// operation the connector has, and records it in the audit trail. Error
+/// messages that carry the connector's or the caller's words come back with
+/// the connector's secrets replaced and personal data masked.
 pub async fn invoke(
-    registry: &Registry,
-    pipelines: &Pipelines,
-    metrics: &Metrics,
+    services: CallServices<'_>,
     request: InvokeRequest<'_>,
 ) -> Result<InvokeOutput, InvokeError> {
+    let started = Instant::now();
+    let record = AuditRecord {
+        time_ms: crate::capabilities::now_ms(),
+        kind: AuditKind::Call,
+        actor: request.actor.to_owned(),
+        action: "call".into(),
+        connector: request.connector.to_owned(),
+        tenant: Some(request.context.tenant.to_string()),
+        operation: Some(request.operation.to_owned()),
+        agent: request.context.agent.clone(),
+        request_id: Some(request.context.request_id.clone()).filter(|id| !id.is_empty()),
+        ..AuditRecord::default()
+    };
+    let input = request.input;
+    let (result, loaded) = route_and_run(services, request, started).await;
+    let scrub = |text: &str| match &loaded {
+        Some(loaded) => crate::audit::excerpt(&loaded.grants.settings.redact(text)),
+        None => crate::audit::excerpt(text),
+    };
+    let result = result.map_err(|err| match &loaded {
+        Some(loaded) => err.scrubbed(|text| {
+            crate::masking::mask(&loaded.grants.settings.redact(text)).into_owned()
+        }),
+        None => err,
+    });
+    services.audit.record(AuditRecord {
+        version: loaded.as_ref().map(|l| l.manifest.version.to_string()),
+        status: Some(if result.is_ok() { "ok" } else { "error" }.into()),
+        code: result.as_ref().err().map(|err| err.code().to_owned()),
+        latency_us: Some(started.elapsed().as_micros() as u64),
+        input: Some(scrub(&String::from_utf8_lossy(input))),
+        output: Some(match &result {
+            Ok(output) => scrub(&output.output),
+            Err(err) => scrub(&err.to_string()),
+        }),
+        ..record
+    });
+    result
+}
+
+async fn route_and_run(
+    services: CallServices<'_>,
+    request: InvokeRequest<'_>,
+    started: Instant,
+) -> (
+    Result<InvokeOutput, InvokeError>,
+    Option<Arc<LoadedConnector>>,
+) {
     let InvokeRequest {
         connector,
         operation,
         context,
         input,
         idempotency_key,
+        ..
     } = request;
-    let routed = registry
-        .route(connector, &context)
-        .ok_or_else(|| InvokeError::ConnectorNotFound(connector.to_owned()))?;
+    let CallServices {
+        registry,
+        pipelines,
+        metrics,
+        ..
+    } = services;
+    let Some(routed) = registry.route(connector, &context) else {
+        return (
+            Err(InvokeError::ConnectorNotFound(connector.to_owned())),
+            None,
+        );
+    };
     let loaded = routed.loaded.clone();
-    let compiled = loaded
-        .operation(operation)
-        .ok_or_else(|| InvokeError::OperationNotFound {
+    let Some(compiled) = loaded.operation(operation) else {
+        let err = InvokeError::OperationNotFound {
             connector: connector.to_owned(),
             operation: operation.to_owned(),
             available: loaded
@@ -127,8 +226,9 @@ pub async fn invoke(
                 .map(|op| op.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-        })?;
-    let started = Instant::now();
+        };
+        return (Err(err), Some(loaded));
+    };
     let labels = CallLabels {
         connector: connector.to_owned(),
         version: loaded.manifest.version.to_string(),
@@ -137,7 +237,7 @@ pub async fn invoke(
     let recorded = |result: Result<InvokeOutput, InvokeError>| {
         let code = result.as_ref().map_or_else(InvokeError::code, |_| "ok");
         metrics.record_call(&labels, code, started.elapsed());
-        result
+        (result, Some(loaded.clone()))
     };
     let text = match std::str::from_utf8(input) {
         Ok(text) => text,

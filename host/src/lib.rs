@@ -10,6 +10,8 @@
 pub mod alerts;
 pub mod api;
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod capabilities;
 pub mod events;
 pub mod invoke;
@@ -20,5 +22,6 @@ pub mod names;
 pub mod pipeline;
 pub mod registry;
 pub mod runtime;
+pub mod sealing;
 pub mod store;
 pub mod tls;

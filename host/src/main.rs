@@ -21,6 +21,7 @@ use switchboard::registry::lifecycle::Activation;
 use switchboard::registry::plugins_dir::{SIGNATURE_FILE, read_package};
 use switchboard::registry::signature::{self, TrustedKeys};
 use switchboard::runtime::compile_cache::sha256_hex;
+use switchboard::sealing::MasterKeySource;
 use switchboard::tls::TlsSettings;
 use tracing_subscriber::EnvFilter;
 
@@ -46,9 +47,8 @@ enum Command {
     Sandbox(SandboxArgs),
     /// Activate, canary, promote, abort, roll back or remove versions on a running host.
     Ctl {
-        /// The host's base URL.
-        #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
+        #[command(flatten)]
+        host: cli::client::HostArgs,
         #[command(subcommand)]
         command: cli::ctl::CtlCommand,
     },
@@ -82,9 +82,8 @@ enum Command {
         /// Keep the new version inactive instead of activating it.
         #[arg(long)]
         stage: bool,
-        /// The host's base URL.
-        #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
+        #[command(flatten)]
+        host: cli::client::HostArgs,
     },
     /// Call an operation of a connector on a running host and print its output.
     Invoke {
@@ -97,9 +96,8 @@ enum Command {
         input: String,
         #[command(flatten)]
         context: cli::client::CallContextArgs,
-        /// The host's base URL.
-        #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
+        #[command(flatten)]
+        host: cli::client::HostArgs,
     },
     /// Make an ed25519 key pair for signing connector packages.
     Keygen {
@@ -243,6 +241,21 @@ struct ServeArgs {
     /// Also offer TLS 1.2, for clients that cannot speak TLS 1.3.
     #[arg(long, requires = "tls_cert")]
     tls12: bool,
+    /// A host-wide admin key (`sbk_…`) to make sure exists, for automation;
+    /// without one, a host with no keys makes one and prints it once.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_KEY", hide_env_values = true)]
+    admin_key: Option<String>,
+    /// The master key file sealing secrets at rest: base64 keys, one per
+    /// line, the sealing one first (default: `<data-dir>/master.key`, made
+    /// when absent). Ignored when SWITCHBOARD_MASTER_KEY is set.
+    #[arg(long, env = "SWITCHBOARD_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+    /// How long OAuth2 bearer tokens live (`s`, `m`, `h`).
+    #[arg(long, default_value = "15m")]
+    token_lifetime: String,
+    /// How long audit records are kept (`m`, `h`).
+    #[arg(long, default_value = "2160h")]
+    audit_retention: String,
 }
 
 #[derive(clap::Args)]
@@ -370,6 +383,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }),
         _ => None,
     };
+    config.admin_key = args.admin_key;
+    config.master_key = match std::env::var("SWITCHBOARD_MASTER_KEY") {
+        Ok(current) => MasterKeySource::Env {
+            current,
+            previous: std::env::var("SWITCHBOARD_MASTER_KEY_PREVIOUS")
+                .map(|keys| keys.split(',').map(str::to_owned).collect())
+                .unwrap_or_default(),
+        },
+        Err(_) => MasterKeySource::File(
+            args.master_key_file
+                .unwrap_or_else(|| config.data_dir.join("master.key")),
+        ),
+    };
+    config.token_lifetime = parse_duration(&args.token_lifetime)
+        .map_err(|err| anyhow::anyhow!("--token-lifetime: {err}"))?;
+    config.audit_retention = parse_duration(&args.audit_retention)
+        .map_err(|err| anyhow::anyhow!("--audit-retention: {err}"))?;
     let lifecycle = &mut config.lifecycle;
     lifecycle.drain_deadline = Duration::from_millis(args.drain_deadline_ms);
     lifecycle.trusted_keys = TrustedKeys::parse(&args.trusted_keys)
@@ -450,25 +480,25 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Sandbox(args) => sandbox(args).await,
-        Command::Ctl { url, command } => cli::ctl::run(&url, command).await,
+        Command::Ctl { host, command } => cli::ctl::run(&host, command).await,
         Command::New { name, dir, sdk } => cli::scaffold::new_connector(&name, dir, sdk),
         Command::Build { dir, out } => cli::package::build(&dir, out).await,
-        Command::Install { dir, stage, url } => {
-            cli::client::Client::new(&url).install(&dir, stage).await
-        }
+        Command::Install { dir, stage, host } => match cli::client::Client::new(&host) {
+            Ok(client) => client.install(&dir, stage).await,
+            Err(err) => Err(err),
+        },
         Command::Invoke {
             connector,
             operation,
             input,
             context,
-            url,
-        } => match cli::client::read_input(&input) {
-            Ok(input) => {
-                cli::client::Client::new(&url)
-                    .invoke(&connector, &operation, input, &context)
-                    .await
-            }
-            Err(err) => Err(err),
+            host,
+        } => match (
+            cli::client::read_input(&input),
+            cli::client::Client::new(&host),
+        ) {
+            (Ok(input), Ok(client)) => client.invoke(&connector, &operation, input, &context).await,
+            (Err(err), _) | (_, Err(err)) => Err(err),
         },
         Command::Keygen { secret_key_file } => keygen(&secret_key_file),
         Command::Sign {

@@ -161,9 +161,7 @@ where
 /// The host lives until the process ends.
 pub async fn serve_logistics(sandbox: &switchboard_sandbox::Sandbox) -> String {
     let data = tempfile::tempdir().unwrap();
-    let app =
-        switchboard::app::App::open(switchboard::app::HostConfig::new(data.path().to_owned()))
-            .unwrap();
+    let app = switchboard::app::App::open(host_config(data.path())).unwrap();
     app.load_connectors().await.unwrap();
     let registry = app.state.registry.clone();
     let package = switchboard::registry::plugins_dir::read_package(
@@ -200,4 +198,18 @@ pub async fn serve_logistics(sandbox: &switchboard_sandbox::Sandbox) -> String {
         axum::serve(listener, router).await.unwrap()
     });
     url
+}
+
+/// The host-wide admin key of benchmark hosts.
+pub const BENCH_KEY: &str = "sbk_00000000000000be_benchbenchbenchbenchbenchbenchbenchbenchben";
+
+/// The `Authorization` header carrying [`BENCH_KEY`].
+pub const AUTHORIZATION: &str =
+    "Bearer sbk_00000000000000be_benchbenchbenchbenchbenchbenchbenchbenchben";
+
+/// A host's configuration on `data` with [`BENCH_KEY`] as its admin key.
+pub fn host_config(data: &std::path::Path) -> switchboard::app::HostConfig {
+    let mut config = switchboard::app::HostConfig::new(data.to_owned());
+    config.admin_key = Some(BENCH_KEY.to_owned());
+    config
 }

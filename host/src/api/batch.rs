@@ -17,8 +17,11 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::invoke::{ContextFields, body_error, call_context, run};
+use axum::Extension;
+
+use super::invoke::{Call, ContextFields, body_error, caller_context, run};
 use super::{ApiError, AppState};
+use crate::auth::Caller;
 
 /// Most calls one batch may hold.
 pub const MAX_BATCH_CALLS: usize = 100;
@@ -48,6 +51,7 @@ const BATCH_SHAPE: &str =
 /// Runs a batch.
 pub async fn batch(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -69,23 +73,22 @@ pub async fn batch(
             ),
         ));
     }
-    let base = call_context(&headers)?;
+    let base = caller_context(&headers, &caller)?;
     let results: Vec<Value> = futures::stream::iter(batch.calls)
         .map(|call| {
-            let (state, mut context) = (&state, base.clone());
+            let (state, caller, mut context) = (&state, &caller, base.clone());
             async move {
-                let outcome = match call.context.apply(&mut context) {
+                let outcome = match call.context.apply(&mut context, caller) {
                     Ok(()) => {
                         let input = call.input.to_string();
-                        run(
-                            state,
-                            &call.connector,
-                            &call.operation,
+                        let one = Call {
+                            caller,
+                            connector: &call.connector,
+                            operation: &call.operation,
                             context,
-                            input.as_bytes(),
-                            false,
-                        )
-                        .await
+                            input: input.as_bytes(),
+                        };
+                        run(state, one, false).await
                     }
                     Err(err) => Err(err),
                 };

@@ -147,6 +147,13 @@ pub async fn envelope(request: Request, next: Next) -> Response {
         .to_owned();
     let response = next.run(request).await;
     let status = response.status();
+    if response
+        .extensions()
+        .get::<super::auth::OAuthError>()
+        .is_some()
+    {
+        return response;
+    }
     if let Some(err) = response.extensions().get::<ApiError>() {
         log_failure(&request_id, err);
         return with_headers_of(err.render(&request_id), &response);

@@ -10,8 +10,12 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::hooks::InjectedEvent;
-use super::invoke::{body_error, call_context};
+use axum::Extension;
+
+use super::auth::tenant_forbidden;
+use super::invoke::{body_error, caller_context};
 use super::{ApiError, AppState};
+use crate::auth::Caller;
 use crate::events::rules::RuleSpec;
 use crate::events::subscriptions::SubscriptionSpec;
 use crate::events::{API_SOURCE, EventsError, Replay};
@@ -96,21 +100,15 @@ fn state_name(state: &DeliveryState) -> &'static str {
     }
 }
 
-fn target_id(target: &crate::store::Target) -> &str {
-    match target {
-        crate::store::Target::Rule { id } | crate::store::Target::Subscription { id } => id,
-        crate::store::Target::Connector { name } => name,
-    }
-}
-
 /// `POST /v1/events`: injects an event (an agent's button, another system).
 /// Stored before the answer; a repeat of the same `id` is not stored twice.
 pub async fn inject(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let context = call_context(&headers)?;
+    let context = caller_context(&headers, &caller)?;
     let event: InjectedEvent = required_json(
         body,
         "{\"kind\": \"agent.button_pressed\", \"subject\": \"call-1\", \"data\": {...}}",
@@ -140,9 +138,11 @@ pub async fn inject(
     ))
 }
 
-/// `GET /v1/events`: the log, oldest first, filtered.
+/// `GET /v1/events`: the log, oldest first, filtered; a caller bound to a
+/// tenant sees only that tenant's events.
 pub async fn list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit();
@@ -154,6 +154,15 @@ pub async fn list(
         tenant,
         ..
     } = query;
+    let tenant = match (tenant, &caller.tenant) {
+        (Some(asked), Some(own)) if asked != own.as_str() => {
+            return Err(tenant_forbidden(&format!(
+                "key {} is bound to tenant {own}; it cannot read tenant {asked}'s events",
+                caller.id
+            )));
+        }
+        (asked, own) => asked.or_else(|| own.as_ref().map(ToString::to_string)),
+    };
     let events = state
         .events
         .list_events(from, limit, move |e| {
@@ -175,6 +184,7 @@ pub async fn list(
 /// `GET /v1/events/{sequence}`: one event and its deliveries.
 pub async fn get(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(sequence): Path<u64>,
 ) -> Result<Json<Value>, ApiError> {
     let (event, deliveries) = state
@@ -182,8 +192,18 @@ pub async fn get(
         .event(sequence)
         .await
         .map_err(|err| events_error(err, "invalid_request"))?;
+    if !caller.sees_tenant(&event.event.tenant) {
+        let hidden = EventsError::NotFound {
+            what: "event",
+            id: sequence.to_string(),
+        };
+        return Err(events_error(hidden, "invalid_request"));
+    }
     let mut shown = serde_json::to_value(event).map_err(|e| ApiError::internal(&e.to_string()))?;
-    shown["deliveries"] = json!(deliveries);
+    // Deliveries name host-wide subscriptions and rules.
+    if caller.is_host_wide() {
+        shown["deliveries"] = json!(deliveries);
+    }
     Ok(Json(shown))
 }
 
@@ -213,7 +233,7 @@ pub async fn deliveries(
         .events
         .deliveries(from, limit, move |d| {
             wanted.as_deref().is_none_or(|s| s == state_name(&d.state))
-                && target.as_deref().is_none_or(|t| t == target_id(&d.target))
+                && target.as_deref().is_none_or(|t| t == d.target.id())
                 && event.is_none_or(|e| e == d.event)
         })
         .await

@@ -6,6 +6,7 @@
 //! before the reply goes out. A refusal is answered with a stable code and
 //! recorded in the audit log.
 
+use crate::store::{AuditKind, AuditRecord};
 use std::net::SocketAddr;
 
 use axum::Json;
@@ -68,12 +69,24 @@ fn policy_of(state: &AppState, loaded: &LoadedConnector, hook: &str) -> Option<H
 }
 
 /// `POST /v1/hooks/{connector}/{hook}` (any method): a provider's request,
-/// counted in the metrics when the hook is one the connector declares.
+/// counted in the metrics and recorded in the audit trail when the hook is
+/// one the connector declares.
 pub async fn receive(
     State(state): State<AppState>,
     Path((connector, hook)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
+    let time_ms = crate::capabilities::now_ms();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string());
+    let request_id = request
+        .headers()
+        .get(super::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let result = accept(&state, &connector, &hook, request).await;
     let declared = state
         .registry
@@ -84,6 +97,22 @@ pub async fn receive(
             .as_ref()
             .map_or_else(|err| err.code.as_str(), |_| "ok");
         state.metrics.record_webhook(&connector, &hook, code);
+        let error = result.as_ref().err();
+        state.audit.record(AuditRecord {
+            time_ms,
+            kind: AuditKind::Webhook,
+            actor: "provider".into(),
+            action: "webhook".into(),
+            connector,
+            detail: format!("from {peer}"),
+            operation: Some(hook),
+            request_id,
+            status: Some(if error.is_none() { "ok" } else { "error" }.into()),
+            code: error.map(|err| err.code.clone()),
+            latency_us: Some(started.elapsed().as_micros() as u64),
+            output: error.map(|err| crate::audit::excerpt(&err.message)),
+            ..AuditRecord::default()
+        });
     }
     result
 }

@@ -17,9 +17,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use axum::Extension;
+
+use super::auth::tenant_of_call;
 use super::error::header_value;
 use super::{ApiError, AppState, REQUEST_ID};
-use crate::invoke::{InvokeOutput, InvokeRequest};
+use crate::auth::Caller;
+use crate::invoke::{CallServices, InvokeOutput, InvokeRequest};
 use crate::model::CallContext;
 use crate::names::TenantId;
 use crate::pipeline::Served;
@@ -49,14 +53,33 @@ fn optional_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, Ap
     Ok(Some(value.to_owned()))
 }
 
-/// The call context described by the request's headers.
+fn parse_tenant(tenant: &str) -> Result<TenantId, ApiError> {
+    TenantId::parse(tenant)
+        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, "invalid_tenant", err.to_string()))
+}
+
+fn header_tenant(headers: &HeaderMap) -> Result<Option<TenantId>, ApiError> {
+    optional_header(headers, "x-tenant")?
+        .as_deref()
+        .map(parse_tenant)
+        .transpose()
+}
+
+/// The call context described by the request's headers (`X-Tenant` or
+/// `default`), for requests without a caller: webhooks.
 pub fn call_context(headers: &HeaderMap) -> Result<CallContext, ApiError> {
-    let tenant = match optional_header(headers, "x-tenant")? {
-        None => TenantId::default_tenant(),
-        Some(t) => TenantId::parse(&t).map_err(|err| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_tenant", err.to_string())
-        })?,
-    };
+    let tenant = header_tenant(headers)?.unwrap_or_else(TenantId::default_tenant);
+    context_for(headers, tenant)
+}
+
+/// The call context of `caller`'s request: its tenant is the caller's own
+/// unless `X-Tenant` names one the caller may act for.
+pub fn caller_context(headers: &HeaderMap, caller: &Caller) -> Result<CallContext, ApiError> {
+    let tenant = tenant_of_call(caller, header_tenant(headers)?)?;
+    context_for(headers, tenant)
+}
+
+fn context_for(headers: &HeaderMap, tenant: TenantId) -> Result<CallContext, ApiError> {
     Ok(CallContext {
         request_id: optional_header(headers, REQUEST_ID.as_str())?.unwrap_or_default(),
         tenant,
@@ -87,14 +110,36 @@ pub fn body_error(rejection: BytesRejection) -> ApiError {
 /// Invokes an operation.
 pub async fn invoke(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((name, operation)): Path<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(body_error)?;
-    let context = call_context(&headers)?;
+    let context = caller_context(&headers, &caller)?;
     let key = idempotency_key(&headers)?;
-    answer(&state, &name, &operation, context, &body, key.as_deref()).await
+    let call = Call {
+        caller: &caller,
+        connector: &name,
+        operation: &operation,
+        context,
+        input: &body,
+    };
+    answer(&state, call, key.as_deref()).await
+}
+
+/// One call as the API received it.
+pub struct Call<'a> {
+    /// Who made it.
+    pub caller: &'a Caller,
+    /// The connector called.
+    pub connector: &'a str,
+    /// Its operation.
+    pub operation: &'a str,
+    /// Who the call is for.
+    pub context: CallContext,
+    /// The JSON input.
+    pub input: &'a [u8],
 }
 
 /// The `Idempotency-Key` header, if sent.
@@ -122,21 +167,22 @@ fn invalid_key(err: &InvalidKey) -> ApiError {
 /// answer again, marked `Idempotent-Replayed: true`.
 pub async fn answer(
     state: &AppState,
-    connector: &str,
-    operation: &str,
-    context: CallContext,
-    input: &[u8],
+    call: Call<'_>,
     key: Option<&str>,
 ) -> Result<Response, ApiError> {
     let Some(key) = key else {
-        return run(state, connector, operation, context, input, false)
-            .await
-            .map(output_response);
+        return run(state, call, false).await.map(output_response);
     };
-    let request = fingerprint(&context, input);
+    let request = fingerprint(&call.context, call.input);
     let claim = state
         .idempotency
-        .claim(context.tenant.as_str(), connector, operation, key, &request)
+        .claim(
+            call.context.tenant.as_str(),
+            call.connector,
+            call.operation,
+            key,
+            &request,
+        )
         .await
         .map_err(|err| match err {
             ClaimError::InvalidKey(invalid) => invalid_key(&invalid),
@@ -161,7 +207,7 @@ pub async fn answer(
             .retry_after(std::time::Duration::from_secs(1)));
         }
     };
-    let result = run(state, connector, operation, context, input, true).await;
+    let result = run(state, call, true).await;
     let kept = match &result {
         // A fallback stands in for the operation; the key waits for a real answer.
         Ok(output) if output.served == Served::Fallback => None,
@@ -196,20 +242,24 @@ fn fingerprint(context: &CallContext, input: &[u8]) -> Vec<u8> {
 /// Runs one call through the pipeline, without an idempotency key.
 pub async fn run(
     state: &AppState,
-    connector: &str,
-    operation: &str,
-    context: CallContext,
-    input: &[u8],
+    call: Call<'_>,
     idempotency_key: bool,
 ) -> Result<InvokeOutput, ApiError> {
     let request = InvokeRequest {
-        connector,
-        operation,
-        context,
-        input,
+        actor: &call.caller.id,
+        connector: call.connector,
+        operation: call.operation,
+        context: call.context,
+        input: call.input,
         idempotency_key,
     };
-    Ok(crate::invoke::invoke(&state.registry, &state.pipelines, &state.metrics, request).await?)
+    let services = CallServices {
+        registry: &state.registry,
+        pipelines: &state.pipelines,
+        metrics: &state.metrics,
+        audit: &state.audit,
+    };
+    Ok(crate::invoke::invoke(services, request).await?)
 }
 
 /// An error as kept for replays: its code, message and retryability.
@@ -269,12 +319,10 @@ pub struct ContextFields {
 }
 
 impl ContextFields {
-    /// Writes the fields given over `context`.
-    pub fn apply(self, context: &mut CallContext) -> Result<(), ApiError> {
+    /// Writes the fields given over `context`; a tenant must be one `caller` may act for.
+    pub fn apply(self, context: &mut CallContext, caller: &Caller) -> Result<(), ApiError> {
         if let Some(tenant) = context_field("tenant", self.tenant)? {
-            context.tenant = TenantId::parse(&tenant).map_err(|err| {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_tenant", err.to_string())
-            })?;
+            context.tenant = tenant_of_call(caller, Some(parse_tenant(&tenant)?))?;
         }
         for (name, value, slot) in [
             ("agent", self.agent, &mut context.agent),
@@ -305,6 +353,7 @@ fn context_field(name: &str, value: Option<String>) -> Result<Option<String>, Ap
 /// Invokes the operation an envelope names, with the context in its fields.
 pub async fn invoke_envelope(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -316,19 +365,18 @@ pub async fn invoke_envelope(
             format!("send {ENVELOPE_SHAPE}: {err}"),
         )
     })?;
-    let mut context = call_context(&headers)?;
-    envelope.context.apply(&mut context)?;
+    let mut context = caller_context(&headers, &caller)?;
+    envelope.context.apply(&mut context, &caller)?;
     let input = envelope.input.to_string();
     let key = idempotency_key(&headers)?;
-    answer(
-        &state,
-        &envelope.connector,
-        &envelope.operation,
+    let call = Call {
+        caller: &caller,
+        connector: &envelope.connector,
+        operation: &envelope.operation,
         context,
-        input.as_bytes(),
-        key.as_deref(),
-    )
-    .await
+        input: input.as_bytes(),
+    };
+    answer(&state, call, key.as_deref()).await
 }
 
 fn output_response(result: InvokeOutput) -> Response {

@@ -6,11 +6,10 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 
 use super::events::required_json;
 use super::invoke::body_error;
@@ -18,7 +17,6 @@ use super::{ApiError, AppState};
 use crate::registry::canary::FULL_WEIGHT_BP;
 use crate::registry::lifecycle::{Actor, CanarySpec};
 use crate::registry::view::DeploymentView;
-use crate::store::{AuditRecord, blocking};
 
 /// Parses a JSON body; an empty body is `T::default()`.
 fn json_body<T: DeserializeOwned + Default>(
@@ -157,66 +155,4 @@ pub async fn abort(
             .abort_canary(&name, &reason, Actor::Api)
             .await?,
     ))
-}
-
-/// Query of `GET /v1/audit`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    /// Only records of this connector.
-    connector: Option<String>,
-    /// First sequence number to return.
-    #[serde(default)]
-    from: u64,
-    /// Most records to return (at most 1000).
-    limit: Option<usize>,
-}
-
-/// Records read per store round trip while filtering.
-const AUDIT_PAGE: usize = 1_000;
-
-/// Most pages one request reads; `next` continues where it stopped.
-const AUDIT_PAGES_PER_REQUEST: usize = 10;
-
-/// `GET /v1/audit?connector=&from=&limit=`: lifecycle changes, oldest first,
-/// with `next` to continue from. A filtered read scans at most
-/// `AUDIT_PAGES_PER_REQUEST` pages, so it may return fewer than `limit`
-/// records before the end; `next` then says where to go on.
-pub async fn audit(
-    State(state): State<AppState>,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(query) = query
-        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", err.body_text()))?;
-    let limit = query.limit.unwrap_or(100).clamp(1, AUDIT_PAGE);
-    let mut records: Vec<Value> = Vec::new();
-    let mut from = query.from;
-    for _ in 0..AUDIT_PAGES_PER_REQUEST {
-        let audit = state.audit.clone();
-        let page = blocking(move || audit.read_audit(from, AUDIT_PAGE)).await?;
-        let exhausted = page.len() < AUDIT_PAGE;
-        for (sequence, record) in page {
-            from = sequence + 1;
-            if query
-                .connector
-                .as_ref()
-                .is_none_or(|c| c == &record.connector)
-            {
-                records.push(audit_json(sequence, record));
-                if records.len() == limit {
-                    return Ok(Json(json!({ "records": records, "next": from })));
-                }
-            }
-        }
-        if exhausted {
-            break;
-        }
-    }
-    Ok(Json(json!({ "records": records, "next": from })))
-}
-
-fn audit_json(sequence: u64, record: AuditRecord) -> Value {
-    let mut value = json!(record);
-    value["sequence"] = json!(sequence);
-    value
 }

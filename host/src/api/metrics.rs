@@ -75,6 +75,12 @@ fn gauges(state: &AppState) -> Vec<Gauge> {
             value: connectors.len() as f64,
         },
         Gauge {
+            name: "switchboard_audit_records_dropped",
+            help: "Audit records dropped since start because the writer fell behind the calls.",
+            labels: Vec::new(),
+            value: state.audit.dropped() as f64,
+        },
+        Gauge {
             name: "switchboard_instances_max",
             help: "Instance slots of the pool; calls beyond it get capacity_exhausted.",
             labels: Vec::new(),

@@ -4,6 +4,8 @@
 //! in-process without a socket.
 
 mod alerts;
+mod audit;
+pub mod auth;
 mod batch;
 mod connectors;
 pub mod error;
@@ -30,7 +32,6 @@ use crate::events::Events;
 use crate::pipeline::Pipelines;
 use crate::pipeline::idempotency::Idempotency;
 use crate::registry::Registry;
-use crate::store::AuditLog;
 
 pub use error::ApiError;
 
@@ -79,8 +80,8 @@ impl std::ops::Deref for AppState {
 pub struct Services {
     /// The installed connectors.
     pub registry: Arc<Registry>,
-    /// The audit log.
-    pub audit: Arc<dyn AuditLog>,
+    /// The audit trail.
+    pub audit: Arc<crate::audit::AuditTrail>,
     /// Rate limits, breakers and caches per connector.
     pub pipelines: Arc<Pipelines>,
     /// Answers kept for idempotency keys.
@@ -97,6 +98,12 @@ pub struct Services {
     pub alerts: Arc<crate::alerts::Alerts>,
     /// Instance slots of the engine's pool, reported by `GET /metrics`.
     pub max_instances: u32,
+    /// The API keys.
+    pub keys: Arc<crate::auth::ApiKeys>,
+    /// Issues and checks OAuth2 bearer tokens.
+    pub tokens: Arc<crate::auth::TokenIssuer>,
+    /// The master key ring sealing secrets.
+    pub master_keys: Arc<crate::sealing::MasterKeys>,
 }
 
 /// The header carrying each request's id, set when the caller sends none.
@@ -175,12 +182,9 @@ pub fn router(state: AppState) -> Router {
             "/v1/connectors/{name}/canary/abort",
             post(lifecycle::abort).layer(DefaultBodyLimit::max(limits.setting_bytes)),
         )
-        .route("/v1/audit", get(lifecycle::audit))
+        .route("/v1/audit", get(audit::list))
+        .route("/v1/audit/export", get(audit::export))
         .route("/v1/alerts", get(alerts::list))
-        .route(
-            "/v1/hooks/{connector}/{hook}",
-            axum::routing::any(hooks::receive).layer(DefaultBodyLimit::disable()),
-        )
         .route("/v1/connectors/{name}/hooks", get(hooks::list))
         .route(
             "/v1/connectors/{name}/hooks/{hook}",
@@ -234,12 +238,44 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             health::require_ready,
         ));
+    // Answered during start-up too.
+    let host = Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .route("/v1/openapi.json", get(openapi::document))
+        .route(
+            "/v1/keys",
+            get(auth::list_keys)
+                .post(auth::create_key)
+                .layer(DefaultBodyLimit::max(limits.setting_bytes)),
+        )
+        .route("/v1/keys/{id}", delete(auth::revoke_key))
+        .route("/v1/master-key", get(auth::master_key))
+        .route("/v1/master-key/rotate", post(auth::rotate_master_key));
+    let authenticated = connectors
+        .merge(host)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    // Providers cannot hold our keys: each hook checks its own signature or token.
+    let hooks = Router::new()
+        .route(
+            "/v1/hooks/{connector}/{hook}",
+            axum::routing::any(hooks::receive).layer(DefaultBodyLimit::disable()),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            health::require_ready,
+        ));
     Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/metrics", get(metrics::metrics))
         .route("/readyz", get(health::readyz))
-        .route("/v1/openapi.json", get(openapi::document))
-        .merge(connectors)
+        .route(
+            "/oauth/token",
+            post(auth::token).layer(DefaultBodyLimit::max(limits.setting_bytes)),
+        )
+        .merge(authenticated)
+        .merge(hooks)
         .fallback(|| async { ApiError::route_not_found() })
         .with_state(state)
         .layer(CatchPanicLayer::custom(error::panic_response))

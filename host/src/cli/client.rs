@@ -68,13 +68,34 @@ pub struct CallContextArgs {
     pub idempotency_key: Option<String>,
 }
 
+/// Which host to talk to, and with what credential.
+#[derive(clap::Args, Debug, Clone)]
+pub struct HostArgs {
+    /// The host's base URL.
+    #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// An API key (`sbk_…`) or bearer token; the host printed an admin key at its first start.
+    #[arg(long, env = "SWITCHBOARD_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+}
+
 impl Client {
-    /// A client of the host at `url`.
-    pub fn new(url: &str) -> Self {
-        Self {
-            base: url.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
+    /// A client of the host `host` names, sending its key on every request.
+    pub fn new(host: &HostArgs) -> anyhow::Result<Self> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = &host.key {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| anyhow::anyhow!("the key holds characters a header cannot carry"))?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
         }
+        Ok(Self {
+            base: host.url.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .map_err(|err| anyhow::anyhow!("cannot make an HTTP client: {err}"))?,
+        })
     }
 
     /// The absolute URL of `path`.

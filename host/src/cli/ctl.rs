@@ -7,7 +7,7 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use super::client::Client;
+use super::client::{Client, HostArgs};
 
 /// A lifecycle command.
 #[derive(Subcommand)]
@@ -82,9 +82,9 @@ pub enum CtlCommand {
     },
 }
 
-/// Runs one command against the host at `url`.
-pub async fn run(url: &str, command: CtlCommand) -> anyhow::Result<()> {
-    let host = Client::new(url);
+/// Runs one command against the host `host` names.
+pub async fn run(host: &HostArgs, command: CtlCommand) -> anyhow::Result<()> {
+    let host = Client::new(host)?;
     let base = host.url("");
     let client = host.http();
     let request = match command {

@@ -131,6 +131,21 @@ pub fn explain(code: &str) -> Option<&'static str> {
         }
         "storage_unavailable" => "the host's store failed; see the host log",
         "not_ready" => "the host is still starting; retry in a moment",
+        "unauthenticated" => {
+            "pass an API key with --key or SWITCHBOARD_KEY; the host printed an admin key at its first start"
+        }
+        "token_expired" => "ask /oauth/token for a new token",
+        "scope_required" => "use a key with the scope the route needs (read, invoke or admin)",
+        "tenant_forbidden" => {
+            "this key is bound to one tenant; use a host-wide key for other tenants and host-wide routes"
+        }
+        "invalid_key_request" => {
+            "a key needs a name, scopes from read, invoke and admin, and a valid tenant"
+        }
+        "key_not_found" => "no key with that id is visible to you; GET /v1/keys lists them",
+        "master_key_from_environment" => {
+            "set SWITCHBOARD_MASTER_KEY to a new key, the old one in SWITCHBOARD_MASTER_KEY_PREVIOUS, and restart"
+        }
         "internal" => "a host bug: report it with the request id",
         _ => return None,
     })

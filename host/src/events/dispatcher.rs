@@ -26,8 +26,9 @@ use super::scheduler::Scheduler;
 use super::subscriptions::{FailureStreak, Subscription};
 use super::template::{render, view};
 use super::{Command, Events};
+use crate::audit::AuditTrail;
 use crate::capabilities::now_ms;
-use crate::invoke::{InvokeError, InvokeRequest, invoke};
+use crate::invoke::{CallServices, InvokeError, InvokeRequest, invoke};
 use crate::metrics::Metrics;
 use crate::model::{CallContext, Event};
 use crate::names::TenantId;
@@ -37,6 +38,7 @@ use crate::runtime::call::CallError;
 use crate::store::{
     AttemptRecord, DeliveryRecord, DeliveryState, StoreError, StoredEvent, Target, blocking,
 };
+use crate::store::{AuditKind, AuditRecord};
 
 /// How long a delivery whose attempt produced no outcome waits, in milliseconds.
 const RETRY_UNREADABLE_MS: u64 = 1_000;
@@ -76,6 +78,7 @@ pub struct Dispatch {
     registry: Arc<Registry>,
     pipelines: Arc<Pipelines>,
     metrics: Arc<Metrics>,
+    audit: Arc<AuditTrail>,
     http: reqwest::Client,
 }
 
@@ -96,13 +99,29 @@ impl DispatcherHandle {
     }
 }
 
+/// The services deliveries go through.
+pub struct DispatchServices {
+    /// Events, rules, subscriptions and deliveries.
+    pub events: Arc<Events>,
+    /// Connectors that subscribe to events.
+    pub registry: Arc<Registry>,
+    /// Their pipelines.
+    pub pipelines: Arc<Pipelines>,
+    /// Counts deliveries.
+    pub metrics: Arc<Metrics>,
+    /// Records each attempt.
+    pub audit: Arc<AuditTrail>,
+}
+
 /// Starts the dispatcher; it runs until stopped.
-pub fn start(
-    events: Arc<Events>,
-    registry: Arc<Registry>,
-    pipelines: Arc<Pipelines>,
-    metrics: Arc<Metrics>,
-) -> anyhow::Result<DispatcherHandle> {
+pub fn start(services: DispatchServices) -> anyhow::Result<DispatcherHandle> {
+    let DispatchServices {
+        events,
+        registry,
+        pipelines,
+        metrics,
+        audit,
+    } = services;
     let inbox = events.connect();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -114,6 +133,7 @@ pub fn start(
         registry,
         pipelines,
         metrics,
+        audit,
         http,
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -377,14 +397,38 @@ async fn attempt(dispatch: &Arc<Dispatch>, id: u64) -> Option<Finished> {
         Target::Rule { id } => run_rule(dispatch, id, &delivery, &event).await,
         Target::Connector { name } => hand_to_connector(dispatch, name, &delivery, &event).await,
     };
-    let latency_ms = crate::runtime::limits::millis(started.elapsed());
+    let latency = started.elapsed();
+    let latency_ms = crate::runtime::limits::millis(latency);
     let settings = dispatch.events.settings();
+    let audit = |code: Option<&str>, detail: &str| {
+        dispatch.audit.record(AuditRecord {
+            time_ms: started_ms,
+            kind: AuditKind::Delivery,
+            actor: "dispatcher".into(),
+            action: "delivery".into(),
+            connector: event.connector.clone(),
+            detail: format!(
+                "event {} ({}), attempt {}",
+                delivery.event,
+                event.kind,
+                delivery.attempts + 1
+            ),
+            tenant: Some(event.tenant.clone()),
+            operation: Some(format!("{target_kind}:{}", delivery.target.id())),
+            status: Some(if code.is_none() { "ok" } else { "error" }.into()),
+            code: code.map(str::to_owned),
+            latency_us: Some(latency.as_micros() as u64),
+            output: Some(crate::audit::excerpt(detail)),
+            ..AuditRecord::default()
+        })
+    };
     let (attempt, subscriber_ok) = match outcome {
         Outcome::NotAttempted(state) => {
             delivery.state = state;
             (None, None)
         }
         Outcome::Delivered { status, detail } => {
+            audit(None, &detail);
             delivery.attempts += 1;
             delivery.state = DeliveryState::Delivered;
             let lag = Duration::from_millis(now_ms().saturating_sub(event.time_ms));
@@ -399,6 +443,14 @@ async fn attempt(dispatch: &Arc<Dispatch>, id: u64) -> Option<Finished> {
             detail,
             heals,
         } => {
+            audit(
+                Some(if heals {
+                    "delivery_failed"
+                } else {
+                    "delivery_refused"
+                }),
+                &detail,
+            );
             delivery.attempts += 1;
             delivery.last_error = Some(detail.clone());
             let made = delivery.attempts - delivery.revived_after;
@@ -645,20 +697,20 @@ async fn run_rule(
         }
     };
     let request = InvokeRequest {
+        actor: "dispatcher",
         connector: connector.as_str(),
         operation,
         context: context_for(delivery, event),
         input: input.as_bytes(),
         idempotency_key: false,
     };
-    match invoke(
-        &dispatch.registry,
-        &dispatch.pipelines,
-        &dispatch.metrics,
-        request,
-    )
-    .await
-    {
+    let services = CallServices {
+        registry: &dispatch.registry,
+        pipelines: &dispatch.pipelines,
+        metrics: &dispatch.metrics,
+        audit: &dispatch.audit,
+    };
+    match invoke(services, request).await {
         Ok(output) => Outcome::Delivered {
             status: None,
             detail: excerpt(&output.output),

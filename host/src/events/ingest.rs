@@ -141,7 +141,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_ingests_all_end_durable_and_numbered_without_gaps() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(SledStore::open(dir.path()).expect("open"));
+        let store = Arc::new(
+            SledStore::open(
+                dir.path(),
+                std::sync::Arc::new(crate::sealing::Sealer::ephemeral()),
+            )
+            .expect("open"),
+        );
         let ingest = Arc::new(EventIngest::new(store.clone()).expect("ingest"));
         let tasks: Vec<_> = (0..64)
             .map(|i| {
@@ -164,7 +170,13 @@ mod tests {
     #[tokio::test]
     async fn what_the_log_held_at_start_counts_as_durable() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(SledStore::open(dir.path()).expect("open"));
+        let store = Arc::new(
+            SledStore::open(
+                dir.path(),
+                std::sync::Arc::new(crate::sealing::Sealer::ephemeral()),
+            )
+            .expect("open"),
+        );
         store.append_events(&[event(1), event(2)]).expect("append");
         let ingest = EventIngest::new(store).expect("ingest");
         assert_eq!(*ingest.durable().borrow(), 2);

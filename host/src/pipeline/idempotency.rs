@@ -164,7 +164,13 @@ mod tests {
 
     fn idempotency() -> (tempfile::TempDir, Idempotency) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(SledStore::open(dir.path()).expect("store"));
+        let store = Arc::new(
+            SledStore::open(
+                dir.path(),
+                std::sync::Arc::new(crate::sealing::Sealer::ephemeral()),
+            )
+            .expect("store"),
+        );
         (dir, Idempotency::new(store, Duration::from_secs(60)))
     }
 

@@ -229,11 +229,15 @@ impl Registry {
     ) {
         let record = AuditRecord {
             time_ms: now_ms(),
-            actor: actor.as_str().into(),
+            actor: match actor {
+                Actor::Api => crate::auth::request_caller().unwrap_or_else(|| "api".into()),
+                other => other.as_str().into(),
+            },
             action: action.into(),
             connector: name.to_string(),
             version: version.map(ToString::to_string),
             detail,
+            ..AuditRecord::default()
         };
         let store = self.store.clone();
         if let Err(err) = blocking(move || store.append_audit(&record)).await {

@@ -162,6 +162,9 @@ pub trait SettingsStore: Send + Sync {
         kind: SettingKind,
         connector: &str,
     ) -> StoreResult<Vec<(String, String)>>;
+    /// Seals every secret under the current master key (values written
+    /// before sealing, or under an older key); returns how many changed.
+    fn reseal_secrets(&self) -> StoreResult<usize>;
 }
 
 /// The scope of a connector's key-value data: one connector, one tenant.
@@ -236,29 +239,124 @@ pub trait PipelineOverrideStore: Send + Sync {
     fn list_pipeline_overrides(&self) -> StoreResult<Vec<(String, String)>>;
 }
 
-/// One entry of the audit log: who changed what, when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What an audit record is about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// An operator's or the host's change: install, activate, settings, keys.
+    #[default]
+    Admin,
+    /// A call of an operation.
+    Call,
+    /// A webhook received.
+    Webhook,
+    /// An event delivered to a subscription, rule or connector.
+    Delivery,
+}
+
+impl AuditKind {
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::Admin => "admin",
+            AuditKind::Call => "call",
+            AuditKind::Webhook => "webhook",
+            AuditKind::Delivery => "delivery",
+        }
+    }
+}
+
+/// One entry of the audit log: who did what, for whom, how it went.
+/// Text fields hold no secret value and personal data masked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// When, in milliseconds since the Unix epoch.
     pub time_ms: u64,
-    /// Who: `api`, `plugins-dir`, `auto-rollback` or `startup`.
+    /// What it is about.
+    #[serde(default)]
+    pub kind: AuditKind,
+    /// Who: a key id (`sbk_…`), or the host's own `plugins-dir`,
+    /// `auto-rollback`, `startup`, `dispatcher`, `provider`.
     pub actor: String,
-    /// What, as a dotted verb such as `canary.aborted`.
+    /// What, as a dotted verb such as `canary.aborted` or `call`.
     pub action: String,
     /// The connector concerned.
     pub connector: String,
     /// The version concerned, if one is.
     pub version: Option<String>,
-    /// Details for people, without secrets.
+    /// Details for people.
     pub detail: String,
+    /// The tenant it was for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The operation (calls), hook (webhooks) or target (deliveries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// The agent the call was for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The request id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// `ok` or `error`, for calls, webhooks and deliveries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The error code, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// How long it took, in microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_us: Option<u64>,
+    /// The start of the input, masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// The start of the output (or the error message), masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// The durable, append-only audit log.
 pub trait AuditLog: Send + Sync {
     /// Appends `record` and flushes it to disk before returning its sequence number.
     fn append_audit(&self, record: &AuditRecord) -> StoreResult<u64>;
+    /// Appends `records` in order with one flush.
+    fn append_audit_batch(&self, records: &[AuditRecord]) -> StoreResult<()>;
     /// Records with a sequence number of at least `from`, oldest first, at most `limit`.
     fn read_audit(&self, from: u64, limit: usize) -> StoreResult<Vec<(u64, AuditRecord)>>;
+    /// Records with a sequence number below `before`, newest first, at most `limit`.
+    fn read_audit_back(&self, before: u64, limit: usize) -> StoreResult<Vec<(u64, AuditRecord)>>;
+    /// Removes the oldest records, up to the first written at or after
+    /// `before_ms`; returns how many.
+    fn sweep_audit(&self, before_ms: u64) -> StoreResult<usize>;
+}
+
+/// One API key as persisted: never the key itself, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    /// The public id, `sbk_` and 16 hex digits; the key starts with it.
+    pub id: String,
+    /// What the key is for, for people.
+    pub name: String,
+    /// The tenant it is bound to; `None` for a host-wide key.
+    pub tenant: Option<String>,
+    /// Its scopes, by name.
+    pub scopes: Vec<String>,
+    /// Hex SHA-256 of the whole key.
+    pub hash: String,
+    /// When it was made, in milliseconds since the Unix epoch.
+    pub created_at_ms: u64,
+    /// The key that made it, or `bootstrap`.
+    pub created_by: String,
+}
+
+/// API keys.
+pub trait KeyStore: Send + Sync {
+    /// Stores a key record and flushes it to disk.
+    fn put_api_key(&self, record: &ApiKeyRecord) -> StoreResult<()>;
+    /// Removes a key; returns whether it existed.
+    fn delete_api_key(&self, id: &str) -> StoreResult<bool>;
+    /// Every key record; a damaged one is an `Err` in its place.
+    fn list_api_keys(&self) -> StoreResult<Vec<(String, StoreResult<ApiKeyRecord>)>>;
 }
 
 /// Runs store work on the blocking pool, so a flush never stalls the async

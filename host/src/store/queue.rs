@@ -85,6 +85,16 @@ pub enum Target {
     },
 }
 
+impl Target {
+    /// The id of the rule or subscription, or the connector's name.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Rule { id } | Self::Subscription { id } => id,
+            Self::Connector { name } => name,
+        }
+    }
+}
+
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

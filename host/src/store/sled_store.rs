@@ -3,12 +3,14 @@
 mod events;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::{
-    AuditLog, AuditRecord, ConnectorStore, DeploymentRecord, IdempotencyStore, IdempotentResult,
-    InstallSource, KvScope, KvStore, PipelineOverrideStore, SettingKind, SettingsStore, StoreError,
-    StoreResult, VersionRecord,
+    ApiKeyRecord, AuditLog, AuditRecord, ConnectorStore, DeploymentRecord, IdempotencyStore,
+    IdempotentResult, InstallSource, KeyStore, KvScope, KvStore, PipelineOverrideStore,
+    SettingKind, SettingsStore, StoreError, StoreResult, VersionRecord,
 };
+use crate::sealing::{Sealer, is_sealed};
 
 /// Separates the parts of composite keys; never valid inside a name or key.
 const SEP: u8 = 0;
@@ -58,6 +60,8 @@ pub struct SledStore {
     audit: sled::Tree,
     idempotency: sled::Tree,
     pipeline_overrides: sled::Tree,
+    api_keys: sled::Tree,
+    sealer: Arc<Sealer>,
 }
 
 impl From<sled::Error> for StoreError {
@@ -67,8 +71,8 @@ impl From<sled::Error> for StoreError {
 }
 
 impl SledStore {
-    /// Opens (or creates) the database in `dir`.
-    pub fn open(dir: &Path) -> StoreResult<Self> {
+    /// Opens (or creates) the database in `dir`; secrets are sealed by `sealer`.
+    pub fn open(dir: &Path, sealer: Arc<Sealer>) -> StoreResult<Self> {
         let db = sled::Config::new().path(dir).open()?;
         let store = Self {
             packages: db.open_tree("packages")?,
@@ -81,7 +85,9 @@ impl SledStore {
             audit: db.open_tree("audit")?,
             idempotency: db.open_tree("idempotency")?,
             pipeline_overrides: db.open_tree("pipeline_overrides")?,
+            api_keys: db.open_tree("api_keys")?,
             db,
+            sealer,
         };
         store.migrate_connector_records()?;
         Ok(store)
@@ -280,8 +286,12 @@ impl SettingsStore for SledStore {
         key: &str,
         value: &str,
     ) -> StoreResult<()> {
-        self.settings_tree(kind)
-            .insert(composite_key(&[connector, key]), value.as_bytes())?;
+        let stored_key = composite_key(&[connector, key]);
+        let stored = match kind {
+            SettingKind::Config => value.as_bytes().to_vec(),
+            SettingKind::Secret => self.sealer.seal(value.as_bytes(), &stored_key),
+        };
+        self.settings_tree(kind).insert(stored_key, stored)?;
         self.flush()
     }
 
@@ -304,9 +314,50 @@ impl SettingsStore for SledStore {
             .scan_prefix(&prefix)
             .map(|entry| {
                 let (key, value) = entry?;
+                let value = match kind {
+                    SettingKind::Secret if is_sealed(&value) => self
+                        .sealer
+                        .open(&value, &key)
+                        .map_err(|err| StoreError::Corrupt {
+                            key: String::from_utf8_lossy(&key).replace('\0', "/"),
+                            reason: err.to_string(),
+                        })?,
+                    _ => value.to_vec(),
+                };
                 Ok((utf8(&key, &key[prefix.len()..])?, utf8(&key, &value)?))
             })
             .collect()
+    }
+
+    fn reseal_secrets(&self) -> StoreResult<usize> {
+        let mut resealed = 0;
+        for entry in self.secrets.iter() {
+            let (key, value) = entry?;
+            if self.sealer.is_current(&value) {
+                continue;
+            }
+            let plaintext = if is_sealed(&value) {
+                self.sealer
+                    .open(&value, &key)
+                    .map_err(|err| StoreError::Corrupt {
+                        key: String::from_utf8_lossy(&key).replace('\0', "/"),
+                        reason: err.to_string(),
+                    })?
+            } else {
+                value.to_vec()
+            };
+            let sealed = self.sealer.seal(&plaintext, &key);
+            // A value written meanwhile is already sealed under the current key.
+            if self
+                .secrets
+                .compare_and_swap(&key, Some(value), Some(sealed))?
+                .is_ok()
+            {
+                resealed += 1;
+            }
+        }
+        self.flush()?;
+        Ok(resealed)
     }
 }
 
@@ -430,6 +481,15 @@ fn append_sequenced<T: serde::Serialize>(
     Ok(sequence)
 }
 
+fn sequence_of(key: &[u8]) -> StoreResult<u64> {
+    key.try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt {
+            key: hex::encode(key),
+            reason: "sequence key is not 8 bytes".into(),
+        })
+}
+
 fn read_sequenced<T: serde::de::DeserializeOwned>(
     tree: &sled::Tree,
     from: u64,
@@ -439,15 +499,7 @@ fn read_sequenced<T: serde::de::DeserializeOwned>(
         .take(limit)
         .map(|entry| {
             let (key, value) = entry?;
-            let sequence = key
-                .as_ref()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| StoreError::Corrupt {
-                    key: hex::encode(&key),
-                    reason: "sequence key is not 8 bytes".into(),
-                })?;
-            Ok((sequence, decode_json(&key, &value)?))
+            Ok((sequence_of(&key)?, decode_json(&key, &value)?))
         })
         .collect()
 }
@@ -457,8 +509,73 @@ impl AuditLog for SledStore {
         append_sequenced(&self.db, &self.audit, record)
     }
 
+    fn append_audit_batch(&self, records: &[AuditRecord]) -> StoreResult<()> {
+        let mut batch = sled::Batch::default();
+        for record in records {
+            batch.insert(&self.db.generate_id()?.to_be_bytes(), encode_json(record)?);
+        }
+        self.audit.apply_batch(batch)?;
+        self.audit.flush()?;
+        Ok(())
+    }
+
     fn read_audit(&self, from: u64, limit: usize) -> StoreResult<Vec<(u64, AuditRecord)>> {
         read_sequenced(&self.audit, from, limit)
+    }
+
+    fn read_audit_back(&self, before: u64, limit: usize) -> StoreResult<Vec<(u64, AuditRecord)>> {
+        self.audit
+            .range(..before.to_be_bytes())
+            .rev()
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry?;
+                Ok((sequence_of(&key)?, decode_json(&key, &value)?))
+            })
+            .collect()
+    }
+
+    fn sweep_audit(&self, before_ms: u64) -> StoreResult<usize> {
+        #[derive(serde::Deserialize)]
+        struct Time {
+            time_ms: u64,
+        }
+        let mut removed = 0;
+        for entry in self.audit.iter() {
+            let (key, value) = entry?;
+            // A damaged record goes with the old ones rather than stopping the sweep.
+            let time = serde_json::from_slice::<Time>(&value).map_or(0, |t| t.time_ms);
+            if time >= before_ms {
+                break;
+            }
+            self.audit.remove(key)?;
+            removed += 1;
+        }
+        if removed > 0 {
+            self.audit.flush()?;
+        }
+        Ok(removed)
+    }
+}
+
+impl KeyStore for SledStore {
+    fn put_api_key(&self, record: &ApiKeyRecord) -> StoreResult<()> {
+        self.api_keys
+            .insert(record.id.as_bytes(), encode_json(record)?)?;
+        self.api_keys.flush()?;
+        Ok(())
+    }
+
+    fn delete_api_key(&self, id: &str) -> StoreResult<bool> {
+        let existed = self.api_keys.remove(id.as_bytes())?.is_some();
+        self.api_keys.flush()?;
+        Ok(existed)
+    }
+
+    fn list_api_keys(&self) -> StoreResult<Vec<(String, StoreResult<ApiKeyRecord>)>> {
+        list_records(&self.api_keys, |key| {
+            String::from_utf8_lossy(key).into_owned()
+        })
     }
 }
 
@@ -529,9 +646,14 @@ mod tests {
     use super::*;
     use crate::store::{EventLog, StoredEvent};
 
+    /// The same master key on every open, so a reopened store reads its secrets.
+    fn fixed_sealer() -> Arc<Sealer> {
+        Arc::new(Sealer::new(&[9; 32], &[]))
+    }
+
     fn open() -> (tempfile::TempDir, SledStore) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = SledStore::open(dir.path()).expect("open store");
+        let store = SledStore::open(dir.path(), fixed_sealer()).expect("open store");
         (dir, store)
     }
 
@@ -770,7 +892,7 @@ mod tests {
                 .expect("insert");
             db.flush().expect("flush");
         }
-        let store = SledStore::open(dir.path()).expect("reopen");
+        let store = SledStore::open(dir.path(), fixed_sealer()).expect("reopen");
         let versions = store.list_versions().expect("versions");
         assert_eq!(versions.len(), 1);
         let record = versions[0].1.as_ref().expect("migrated");
@@ -839,7 +961,7 @@ mod tests {
             data: "{}".into(),
         };
         {
-            let store = SledStore::open(dir.path()).expect("open");
+            let store = SledStore::open(dir.path(), fixed_sealer()).expect("open");
             store
                 .append_events(std::slice::from_ref(&event))
                 .expect("append");
@@ -866,10 +988,11 @@ mod tests {
                     connector: "c".into(),
                     version: Some("1.0.0".into()),
                     detail: String::new(),
+                    ..AuditRecord::default()
                 })
                 .expect("audit");
         }
-        let store = SledStore::open(dir.path()).expect("reopen");
+        let store = SledStore::open(dir.path(), fixed_sealer()).expect("reopen");
         let events = store.read_events(0, 10).expect("read");
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].1, event);
@@ -890,5 +1013,74 @@ mod tests {
         );
         let audit = store.read_audit(0, 10).expect("audit");
         assert_eq!(audit[0].1.action, "version.activated");
+    }
+
+    #[test]
+    fn secrets_are_sealed_on_disk_and_config_is_not() {
+        let (_dir, store) = open();
+        store
+            .set_setting(SettingKind::Secret, "crm", "token", "sk_live_7f3a")
+            .expect("secret");
+        store
+            .set_setting(SettingKind::Config, "crm", "base_url", "http://x")
+            .expect("config");
+        let raw = store
+            .secrets
+            .get(composite_key(&["crm", "token"]))
+            .expect("read")
+            .expect("present");
+        assert!(is_sealed(&raw));
+        assert!(!raw.windows(12).any(|w| w == b"sk_live_7f3a"));
+        assert_eq!(
+            store
+                .list_settings(SettingKind::Secret, "crm")
+                .expect("list"),
+            vec![("token".to_string(), "sk_live_7f3a".to_string())]
+        );
+        let config = store.config.get(composite_key(&["crm", "base_url"]));
+        assert_eq!(config.expect("read").as_deref(), Some(&b"http://x"[..]));
+    }
+
+    #[test]
+    fn plaintext_and_old_key_secrets_are_resealed_under_the_current_key() {
+        let (_dir, store) = open();
+        store
+            .secrets
+            .insert(composite_key(&["crm", "legacy"]), &b"plain"[..])
+            .expect("legacy");
+        store
+            .set_setting(SettingKind::Secret, "crm", "old", "before")
+            .expect("old");
+        store.sealer.rotate_to(&[3; 32]);
+        store
+            .set_setting(SettingKind::Secret, "crm", "new", "after")
+            .expect("new");
+        assert_eq!(store.reseal_secrets().expect("reseal"), 2);
+        assert_eq!(store.reseal_secrets().expect("again"), 0);
+        store.sealer.retire_older();
+        assert_eq!(
+            store
+                .list_settings(SettingKind::Secret, "crm")
+                .expect("list"),
+            vec![
+                ("legacy".to_string(), "plain".to_string()),
+                ("new".to_string(), "after".to_string()),
+                ("old".to_string(), "before".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_secret_under_a_lost_master_key_is_reported_damaged() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        SledStore::open(dir.path(), fixed_sealer())
+            .expect("open")
+            .set_setting(SettingKind::Secret, "crm", "token", "v")
+            .expect("secret");
+        let other = SledStore::open(dir.path(), Arc::new(Sealer::ephemeral())).expect("reopen");
+        let err = other
+            .list_settings(SettingKind::Secret, "crm")
+            .expect_err("cannot open");
+        assert!(err.to_string().contains("crm/token"), "{err}");
     }
 }

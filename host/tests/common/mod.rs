@@ -42,6 +42,9 @@ pub fn package(kind: &str, name: &str) -> (String, Vec<u8>) {
     (package.manifest, package.wasm)
 }
 
+/// The host-wide admin key every test host is started with.
+pub const ADMIN_KEY: &str = "sbk_00000000000000ad_testtesttesttesttesttesttesttesttesttesttes";
+
 /// A host on a fresh data directory, loaded and ready.
 pub struct TestHost {
     pub app: App,
@@ -82,6 +85,7 @@ impl TestHost {
     pub fn open_with(data: tempfile::TempDir, configure: impl FnOnce(&mut HostConfig)) -> Self {
         let mut config = HostConfig::new(data.path().to_owned());
         config.engine.max_instances = 64;
+        config.admin_key = Some(ADMIN_KEY.to_owned());
         configure(&mut config);
         let app = App::open(config).unwrap();
         let router = app.router();
@@ -146,7 +150,19 @@ impl TestHost {
             .unwrap()
     }
 
-    pub async fn send(&self, request: Request<Body>) -> Reply {
+    /// Sends `request` as the admin unless it names its own credential.
+    pub async fn send(&self, mut request: Request<Body>) -> Reply {
+        if !request.headers().contains_key("authorization") {
+            request.headers_mut().insert(
+                "authorization",
+                format!("Bearer {ADMIN_KEY}").parse().unwrap(),
+            );
+        }
+        self.send_raw(request).await
+    }
+
+    /// Sends `request` exactly as built, credential or not.
+    pub async fn send_raw(&self, request: Request<Body>) -> Reply {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();

@@ -30,6 +30,7 @@ async fn run(program: &Path, args: &[&str], dir: &Path) -> Outcome {
         .args(args)
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", scaffold_target_dir())
+        .env("SWITCHBOARD_KEY", common::ADMIN_KEY)
         .env_remove("RUST_LOG")
         .output()
         .await

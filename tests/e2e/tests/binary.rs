@@ -219,7 +219,12 @@ async fn guest_stdout_and_stderr_reach_the_host_log_tagged_with_the_connector() 
 
 /// Runs `switchboard <args>`; returns whether it succeeded, stdout and stderr.
 async fn run(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(binary()).args(args).output().await.unwrap();
+    let output = Command::new(binary())
+        .args(args)
+        .env("SWITCHBOARD_KEY", common::ADMIN_KEY)
+        .output()
+        .await
+        .unwrap();
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -300,7 +305,7 @@ async fn signed_packages_hot_load_into_a_canary_and_ctl_promotes_and_rolls_back(
     )
     .await;
     assert_eq!(view["canary"]["agents"], json!(["7001"]));
-    let client = reqwest::Client::new();
+    let client = common::client();
     let served_to = |agent: &'static str| {
         let request = client
             .post(format!(

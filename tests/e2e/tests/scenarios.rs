@@ -347,7 +347,7 @@ async fn an_incoming_call_reaches_the_agent_with_the_callers_360_view() {
 
     // The 360° view is hot data: a second lookup comes from the cache.
     let lookup = async || {
-        client()
+        common::client()
             .post(format!(
                 "{}/v1/connectors/crm/operations/lookup-customer",
                 world.host.url

@@ -367,7 +367,11 @@ mod tests {
     #[test]
     fn appends_number_in_order_and_drop_duplicates_by_source_tenant_and_id() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = SledStore::open(dir.path()).expect("open");
+        let store = SledStore::open(
+            dir.path(),
+            std::sync::Arc::new(crate::sealing::Sealer::ephemeral()),
+        )
+        .expect("open");
         let first = store
             .append_events(&[event("a", "x"), event("b", "x"), event("a", "y")])
             .expect("append");
@@ -389,7 +393,11 @@ mod tests {
     #[test]
     fn a_delivery_moves_between_the_pending_and_dead_indexes() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = SledStore::open(dir.path()).expect("open");
+        let store = SledStore::open(
+            dir.path(),
+            std::sync::Arc::new(crate::sealing::Sealer::ephemeral()),
+        )
+        .expect("open");
         store
             .fan_out(&[delivery(10, 1), delivery(11, 1), delivery(12, 2)], 3)
             .expect("fan out");

@@ -34,6 +34,23 @@ pub fn dist(kind: &str) -> PathBuf {
     dir
 }
 
+/// The host-wide admin key every test host is started with.
+pub const ADMIN_KEY: &str = "sbk_00000000000000ad_testtesttesttesttesttesttesttesttesttesttes";
+
+/// An HTTP client that sends the admin key on every request.
+pub fn client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {ADMIN_KEY}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 /// A running `switchboard` process; killed (SIGKILL, like a crash) on drop.
 pub struct Host {
     pub child: Child,
@@ -55,6 +72,7 @@ impl Host {
             .args(extra)
             .arg("--data-dir")
             .arg(data)
+            .env("SWITCHBOARD_ADMIN_KEY", ADMIN_KEY)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
             .kill_on_drop(true);
@@ -96,8 +114,7 @@ impl Host {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let client = reqwest::Client::new();
-        let mut request = client.request(method, format!("{}{path}", self.url));
+        let mut request = client().request(method, format!("{}{path}", self.url));
         if let Some(body) = body {
             request = request.json(&body);
         }
