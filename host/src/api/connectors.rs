@@ -369,11 +369,20 @@ async fn put_setting(
 ) -> Result<StatusCode, ApiError> {
     let body = body.map_err(body_error)?;
     let key = setting_key(&key)?;
+    // Serde's messages quote the values they met; a setting may be a secret.
     let parsed: SettingBody = serde_json::from_slice(&body).map_err(|err| {
+        let what = match err.classify() {
+            serde_json::error::Category::Data => "JSON of another shape",
+            _ => "not JSON",
+        };
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
-            format!("send {{\"value\": \"...\"}}: {err}"),
+            format!(
+                "send {{\"value\": \"...\"}}: the body is {what} (line {}, column {})",
+                err.line(),
+                err.column()
+            ),
         )
     })?;
     if parsed.value.len() > crate::registry::MAX_SETTING_BYTES {

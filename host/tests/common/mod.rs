@@ -92,11 +92,13 @@ impl TestHost {
         Self { app, router, data }
     }
 
-    /// Stops the dispatcher (which may be writing to the store) and drops the
+    /// Stops the dispatcher and waits for the audit writer (both may be
+    /// writing to the store), then drops the
     /// host, releasing the store; returns its data directory.
     async fn stop(self) -> tempfile::TempDir {
         let Self { app, router, data } = self;
         app.stop_dispatching().await;
+        app.state.audit.settle().await;
         drop(router);
         drop(app);
         data
