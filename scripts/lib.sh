@@ -24,6 +24,17 @@ ensure_wasm_target() {
   fi
 }
 
+# The dashboard test drives Debian's Chromium headless; installs it when absent
+# (as root, or through sudo).
+ensure_chromium() {
+  if command -v chromium > /dev/null; then return; fi
+  log "installing chromium for the dashboard test"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+  local install=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
+  "${install[@]}" > /dev/null || { "${sudo[@]}" apt-get update > /dev/null && "${install[@]}" > /dev/null; }
+}
+
 # Builds every connector once and lays them out as plugins directories:
 # dist/plugins/<name>/{connector.toml,<crate>.wasm} and dist/test-plugins/...
 build_connectors() {

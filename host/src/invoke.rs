@@ -236,7 +236,12 @@ async fn route_and_run(
     };
     let recorded = |result: Result<InvokeOutput, InvokeError>| {
         let code = result.as_ref().map_or_else(InvokeError::code, |_| "ok");
-        metrics.record_call(&labels, code, started.elapsed());
+        metrics.record_call(
+            &labels,
+            crate::capabilities::now_ms(),
+            code,
+            started.elapsed(),
+        );
         (result, Some(loaded.clone()))
     };
     let text = match std::str::from_utf8(input) {

@@ -111,3 +111,74 @@ async fn calls_by_code_latency_webhooks_and_breakers_move_with_real_traffic() {
     assert_eq!(value_of(&after, "switchboard_connectors"), Some(2.0));
     assert!(value_of(&after, "switchboard_instances_max").is_some());
 }
+
+#[tokio::test]
+async fn stats_sum_each_connectors_calls_by_code_since_start_and_per_minute() {
+    let sandbox = sandbox().await;
+    let host = TestHost::start().await;
+    host.install_bundled(&sandbox).await;
+    for body in [
+        r#"{"carrier":"yto","tracking_number":"YT1234567890"}"#,
+        r#"{"carrier":"yto","tracking_number":"YT1234567890"}"#,
+        r#"{"carrier":"yto","tracking_number":"YT1234560000"}"#,
+        r#"{"carrier":"yto"}"#,
+    ] {
+        host.invoke("logistics-tracking", "track", body).await;
+    }
+
+    let reply = host.get("/v1/stats?minutes=5").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let stats = &reply.json;
+    let connectors = stats["connectors"].as_array().unwrap();
+    let names: Vec<&str> = connectors
+        .iter()
+        .map(|c| c["deployment"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["logistics-tracking", "payment-link"], "by name");
+    let logistics = &connectors[0];
+    assert_eq!(logistics["deployment"]["active"], "0.1.0");
+    let total = &logistics["total"];
+    assert_eq!(
+        (total["calls"].as_u64(), total["ok"].as_u64()),
+        (Some(4), Some(2))
+    );
+    assert_eq!(total["success_percent"], 50.0);
+    assert_eq!(total["codes"]["tracking_not_found"], 1);
+    assert_eq!(total["codes"]["schema_violation"], 1);
+    assert!(total["p95_ms"].as_f64().unwrap() > 0.0, "{total}");
+    let minutes = logistics["minutes"].as_array().unwrap();
+    assert_eq!(minutes.len(), 5);
+    let in_minutes: u64 = minutes.iter().map(|m| m["calls"].as_u64().unwrap()).sum();
+    assert_eq!(in_minutes, 4, "every call is in the last minutes");
+    let starts: Vec<u64> = minutes
+        .iter()
+        .map(|m| m["start_ms"].as_u64().unwrap())
+        .collect();
+    assert!(
+        starts.windows(2).all(|w| w[1] - w[0] == 60_000),
+        "{starts:?}"
+    );
+    assert!(starts[4] <= stats["now_ms"].as_u64().unwrap());
+    assert_eq!(
+        logistics["window"]["calls"], 3,
+        "the alert window holds the calls that ran, not the refused one"
+    );
+    let payment = &connectors[1];
+    assert_eq!(payment["total"]["calls"], 0);
+    assert!(payment["total"]["success_percent"].is_null());
+
+    for bad in [
+        "/v1/stats?minutes=0",
+        "/v1/stats?minutes=61",
+        "/v1/stats?minutes=x",
+        "/v1/stats?hours=1",
+    ] {
+        let reply = host.get(bad).await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::BAD_REQUEST, "invalid_query"),
+            "{bad}: {}",
+            reply.text
+        );
+    }
+}

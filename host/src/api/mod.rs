@@ -16,6 +16,8 @@ mod invoke;
 mod lifecycle;
 mod metrics;
 mod openapi;
+mod stats;
+mod ui;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -109,6 +111,16 @@ pub struct Services {
 /// The header carrying each request's id, set when the caller sends none.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The span of one request: method and path, never the query, which may
+/// carry a provider's token to a webhook.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
+}
+
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let limits = state.limits;
@@ -185,6 +197,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit", get(audit::list))
         .route("/v1/audit/export", get(audit::export))
         .route("/v1/alerts", get(alerts::list))
+        .route("/v1/stats", get(stats::stats))
         .route("/v1/connectors/{name}/hooks", get(hooks::list))
         .route(
             "/v1/connectors/{name}/hooks/{hook}",
@@ -270,6 +283,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/ui", get(ui::page))
+        .route("/ui/{asset}", get(ui::asset))
         .route(
             "/oauth/token",
             post(auth::token).layer(DefaultBodyLimit::max(limits.setting_bytes)),
@@ -280,7 +295,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn(error::envelope))
-        .layer(TraceLayer::new_for_http().on_failure(()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(()),
+        )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }

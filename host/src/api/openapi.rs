@@ -58,6 +58,20 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/v1/stats",
+        id: "stats",
+        summary: "Each connector's deployment and calls: totals since start, the alert window, and minute by minute (`minutes`, 1 to 60, default 30)",
+        body: None,
+    },
+    Route {
+        method: "get",
+        path: "/ui",
+        id: "dashboard",
+        summary: "The operator dashboard (an HTML page; its data comes from the API with the key given in the page)",
+        body: None,
+    },
+    Route {
+        method: "get",
         path: "/v1/openapi.json",
         id: "openapi",
         summary: "This document",

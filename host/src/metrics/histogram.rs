@@ -16,6 +16,51 @@ pub struct Histogram {
     count: AtomicU64,
 }
 
+/// Observations per bucket, the last past every bound: plain counts that
+/// windows and timelines keep per slot and add up when read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BucketCounts([u64; BOUNDS_SECONDS.len() + 1]);
+
+impl BucketCounts {
+    /// Counts one observation.
+    pub fn observe(&mut self, latency: Duration) {
+        let seconds = latency.as_secs_f64();
+        let bucket = BOUNDS_SECONDS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(BOUNDS_SECONDS.len());
+        self.0[bucket] += 1;
+    }
+
+    /// Adds `other`'s observations to these.
+    pub fn add(&mut self, other: &BucketCounts) {
+        for (total, count) in self.0.iter_mut().zip(other.0) {
+            *total += count;
+        }
+    }
+
+    /// Number of observations.
+    pub fn count(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// The `quantile` (0 to 1) as the upper bound of the bucket holding it,
+    /// in milliseconds; `None` without observations or past the largest bound.
+    pub fn quantile_ms(&self, quantile: f64) -> Option<f64> {
+        let count = self.count();
+        if count == 0 {
+            return None;
+        }
+        let rank = ((count as f64 * quantile).ceil() as u64).clamp(1, count);
+        let mut seen = 0;
+        let bucket = self.0.iter().position(|in_bucket| {
+            seen += in_bucket;
+            seen >= rank
+        })?;
+        BOUNDS_SECONDS.get(bucket).map(|seconds| seconds * 1000.0)
+    }
+}
+
 /// A histogram read at one moment: cumulative bucket counts, sum, count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
@@ -55,6 +100,25 @@ impl Histogram {
     }
 }
 
+impl Snapshot {
+    /// The observations per bucket rather than cumulative.
+    pub fn buckets(&self) -> BucketCounts {
+        let mut buckets = BucketCounts::default();
+        let mut below = 0;
+        for (slot, cumulative) in buckets.0.iter_mut().zip(self.cumulative) {
+            *slot = cumulative - below;
+            below = cumulative;
+        }
+        buckets.0[BOUNDS_SECONDS.len()] = self.count.saturating_sub(below);
+        buckets
+    }
+
+    /// The mean observation in milliseconds; `None` without observations.
+    pub fn mean_ms(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum_seconds * 1000.0 / self.count as f64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +138,27 @@ mod tests {
         );
         assert_eq!(snapshot.count, 3);
         assert!((snapshot.sum_seconds - 30.0203).abs() < 1e-6);
+        let buckets = snapshot.buckets();
+        assert_eq!(buckets.count(), 3);
+        assert_eq!(buckets.quantile_ms(0.5), Some(25.0));
+        assert_eq!(buckets.quantile_ms(0.95), None, "past the largest bound");
+        assert_eq!(BucketCounts::default().quantile_ms(0.5), None);
+    }
+
+    #[test]
+    fn a_quantile_is_the_bound_of_the_bucket_holding_its_rank() {
+        let mut buckets = BucketCounts::default();
+        for _ in 0..95 {
+            buckets.observe(Duration::from_millis(4));
+        }
+        for _ in 0..5 {
+            buckets.observe(Duration::from_millis(400));
+        }
+        assert_eq!(buckets.quantile_ms(0.95), Some(5.0));
+        assert_eq!(buckets.quantile_ms(0.96), Some(500.0));
+        assert_eq!(buckets.quantile_ms(0.0), Some(5.0), "the first observation");
+        let mut more = buckets;
+        more.add(&buckets);
+        assert_eq!(more.count(), 200);
     }
 }

@@ -8,10 +8,12 @@
 //! event's time to its delivery. Label values come from installed
 //! connectors only (names, versions, declared operations and hooks, their
 //! error codes), never from unchecked caller input, so series stay bounded.
-//! Gauges (breakers, instance pool, cache) are read when rendered.
+//! Gauges (breakers, instance pool, cache) are read when rendered. Each
+//! call series also keeps its last hour minute by minute for the dashboard.
 
 mod histogram;
 mod render;
+mod timeline;
 mod window;
 
 use std::collections::HashMap;
@@ -19,8 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-pub use histogram::{BOUNDS_SECONDS, Histogram, Snapshot};
+pub use histogram::{BOUNDS_SECONDS, BucketCounts, Histogram, Snapshot};
 pub use render::{Gauge, render};
+pub use timeline::{MINUTE_MS, MINUTES, MinuteCounts, Timeline, empty_minutes};
 pub use window::{OutcomeWindow, WindowSummary};
 
 /// Labels of one call series.
@@ -34,12 +37,14 @@ pub struct CallLabels {
     pub operation: String,
 }
 
-/// A call series: its latency and its outcomes by code.
+/// A call series: its latency and its outcomes by code, since start and
+/// minute by minute.
 #[derive(Debug, Default)]
 pub struct CallSeries {
     /// Latency of every call, whatever its outcome.
     pub latency: Histogram,
     codes: RwLock<HashMap<String, Arc<AtomicU64>>>,
+    timeline: Mutex<Timeline>,
 }
 
 impl CallSeries {
@@ -51,6 +56,11 @@ impl CallSeries {
             .collect();
         codes.sort();
         codes
+    }
+
+    /// Adds this series' calls of the minutes in `into` (see [`empty_minutes`]).
+    pub fn add_minutes(&self, now_ms: u64, into: &mut [MinuteCounts]) {
+        lock(&self.timeline).add_into(now_ms, into);
     }
 }
 
@@ -71,6 +81,12 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::with_window(Duration::from_secs(300))
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -118,10 +134,7 @@ impl Metrics {
                 .or_insert_with(|| Arc::new(Mutex::new(OutcomeWindow::new(self.window))))
                 .clone()
         });
-        window
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .record(now_ms, failed, latency);
+        lock(&window).record(now_ms, failed, latency);
     }
 
     /// What `connector`'s window holds at `now_ms`.
@@ -132,20 +145,17 @@ impl Metrics {
                 failures: 0,
                 p95_ms: None,
             },
-            |window| {
-                window
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .summary(now_ms)
-            },
+            |window| lock(window).summary(now_ms),
         )
     }
 
-    /// Counts one call of `labels` that ended with `code` (`ok` for success) after `latency`.
-    pub fn record_call(&self, labels: &CallLabels, code: &str, latency: Duration) {
+    /// Counts one call of `labels` that ended at `now_ms` with `code` (`ok`
+    /// for success) after `latency`.
+    pub fn record_call(&self, labels: &CallLabels, now_ms: u64, code: &str, latency: Duration) {
         let series = entry(&self.calls, labels, || labels.clone());
         series.latency.observe(latency);
         entry(&series.codes, &code.to_owned(), || code.to_owned()).fetch_add(1, Ordering::Relaxed);
+        lock(&series.timeline).record(now_ms, code, latency);
     }
 
     /// Counts one webhook to `connector`'s `hook` answered with `code` (`ok` when accepted).
@@ -214,9 +224,15 @@ mod tests {
             version: "0.1.0".into(),
             operation: "lookup".into(),
         };
-        metrics.record_call(&labels, "ok", Duration::from_millis(3));
-        metrics.record_call(&labels, "ok", Duration::from_millis(4));
-        metrics.record_call(&labels, "upstream_unavailable", Duration::from_millis(90));
+        let now_ms = 1_700_000_000_000;
+        metrics.record_call(&labels, now_ms, "ok", Duration::from_millis(3));
+        metrics.record_call(&labels, now_ms, "ok", Duration::from_millis(4));
+        metrics.record_call(
+            &labels,
+            now_ms,
+            "upstream_unavailable",
+            Duration::from_millis(90),
+        );
         let calls = metrics.calls();
         assert_eq!(calls.len(), 1);
         assert_eq!(
@@ -224,5 +240,10 @@ mod tests {
             [("ok".to_owned(), 2), ("upstream_unavailable".to_owned(), 1)]
         );
         assert_eq!(calls[0].1.latency.snapshot().count, 3);
+        let mut minutes = empty_minutes(now_ms, 5);
+        calls[0].1.add_minutes(now_ms, &mut minutes);
+        assert_eq!(minutes[4].calls, 3, "this minute");
+        assert_eq!(minutes[4].codes["upstream_unavailable"], 1);
+        assert_eq!(minutes[..4].iter().map(|m| m.calls).sum::<u64>(), 0);
     }
 }

@@ -168,7 +168,7 @@ mod tests {
             version: "0.1.0".into(),
             operation: "lookup".into(),
         };
-        metrics.record_call(&series, "ok", Duration::from_millis(2));
+        metrics.record_call(&series, 0, "ok", Duration::from_millis(2));
         metrics.record_webhook("ringostat", "call", "unauthorized");
         let gauges = [Gauge {
             name: "switchboard_instances_max",

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::histogram::BOUNDS_SECONDS;
+use super::histogram::BucketCounts;
 
 /// Slots a window is divided into; the window slides by one slot at a time.
 const SLOTS: u64 = 30;
@@ -15,8 +15,7 @@ struct Slot {
     index: u64,
     calls: u64,
     failures: u64,
-    /// Calls per latency bucket; the last one past every bound.
-    latency: [u64; BOUNDS_SECONDS.len() + 1],
+    latency: BucketCounts,
 }
 
 /// A sliding window of call outcomes.
@@ -73,15 +72,10 @@ impl OutcomeWindow {
 
     /// Counts a call that finished at `now_ms`.
     pub fn record(&mut self, now_ms: u64, failed: bool, latency: Duration) {
-        let seconds = latency.as_secs_f64();
-        let bucket = BOUNDS_SECONDS
-            .iter()
-            .position(|bound| seconds <= *bound)
-            .unwrap_or(BOUNDS_SECONDS.len());
         let slot = self.slot(now_ms);
         slot.calls += 1;
         slot.failures += u64::from(failed);
-        slot.latency[bucket] += 1;
+        slot.latency.observe(latency);
     }
 
     /// The calls of the slots still inside the window at `now_ms`.
@@ -93,26 +87,13 @@ impl OutcomeWindow {
             .filter(|slot| slot.calls > 0 && current.saturating_sub(slot.index) < SLOTS);
         let mut calls = 0;
         let mut failures = 0;
-        let mut latency = [0u64; BOUNDS_SECONDS.len() + 1];
+        let mut latency = BucketCounts::default();
         for slot in live {
             calls += slot.calls;
             failures += slot.failures;
-            for (total, count) in latency.iter_mut().zip(slot.latency) {
-                *total += count;
-            }
+            latency.add(&slot.latency);
         }
-        let rank = calls - calls / 20;
-        let mut seen = 0;
-        let p95_ms = (calls > 0)
-            .then(|| {
-                latency.iter().position(|count| {
-                    seen += count;
-                    seen >= rank
-                })
-            })
-            .flatten()
-            .and_then(|bucket| BOUNDS_SECONDS.get(bucket))
-            .map(|seconds| seconds * 1000.0);
+        let p95_ms = latency.quantile_ms(0.95);
         WindowSummary {
             calls,
             failures,

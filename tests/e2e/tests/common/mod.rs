@@ -34,6 +34,35 @@ pub fn dist(kind: &str) -> PathBuf {
     dir
 }
 
+/// Where every test host of the suite writes its log, and `secrets.txt`
+/// the secret values the tests set through the API: `scripts/test` greps
+/// the logs for those values once every test has run.
+pub fn host_logs() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("host-logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A log file no other test host of this run writes.
+fn new_log_file() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let test = std::env::current_exe().unwrap();
+    let test = test.file_stem().unwrap().to_string_lossy();
+    host_logs().join(format!("{test}-{}-{n}.log", std::process::id()))
+}
+
+/// Notes a secret value set through the API, for the suite's log check.
+fn note_secret(value: &str) {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(host_logs().join("secrets.txt"))
+        .unwrap();
+    file.write_all(format!("{value}\n").as_bytes()).unwrap();
+}
+
 /// The host-wide admin key every test host is started with.
 pub const ADMIN_KEY: &str = "sbk_00000000000000ad_testtesttesttesttesttesttesttesttesttesttes";
 
@@ -65,7 +94,18 @@ impl Host {
     }
 
     pub async fn start_with(data: &Path, plugins: Option<PathBuf>, extra: &[&str]) -> Host {
+        Self::start_with_env(data, plugins, extra, &[]).await
+    }
+
+    /// Like [`Host::start_with`] with environment variables set for the host.
+    pub async fn start_with_env(
+        data: &Path,
+        plugins: Option<PathBuf>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Host {
         let started = Instant::now();
+        let log = new_log_file();
         let mut command = Command::new(binary());
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -73,8 +113,9 @@ impl Host {
             .arg("--data-dir")
             .arg(data)
             .env("SWITCHBOARD_ADMIN_KEY", ADMIN_KEY)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(data.with_extension("log")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
             .kill_on_drop(true);
         if let Some(plugins) = plugins {
             command.arg("--plugins-dir").arg(plugins);
@@ -91,10 +132,7 @@ impl Host {
                     return;
                 }
             }
-            panic!(
-                "the host exited before it was ready; see {}",
-                data.with_extension("log").display()
-            );
+            panic!("the host exited before it was ready; see {}", log.display());
         };
         tokio::time::timeout(Duration::from_secs(120), wait)
             .await
@@ -104,7 +142,7 @@ impl Host {
             child,
             url: url.expect("the host printed its address"),
             ready_after: started.elapsed(),
-            log: data.with_extension("log"),
+            log,
         }
     }
 
@@ -132,7 +170,12 @@ impl Host {
         .await
     }
 
+    /// Sets a config value or secret through the API; secrets are noted
+    /// for the suite's log check.
     pub async fn set(&self, connector: &str, kind: &str, key: &str, value: &str) {
+        if kind == "secrets" {
+            note_secret(value);
+        }
         let (status, body) = self
             .call(
                 reqwest::Method::PUT,
@@ -141,6 +184,39 @@ impl Host {
             )
             .await;
         assert_eq!(status, 204, "{body}");
+    }
+
+    /// Sends `path` with `key` as the credential (none when `None`).
+    pub async fn call_as(
+        &self,
+        key: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let mut request = client.request(method, format!("{}{path}", self.url));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The text of `path`, fetched as the admin.
+    pub async fn text(&self, path: &str) -> String {
+        client()
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     pub fn log_text(&self) -> String {
