@@ -411,7 +411,9 @@ async fn secrets_are_write_only_and_undeclared_settings_are_refused() {
             "{uri} shows the secret"
         );
     }
-    let audit = host.get("/v1/audit?connector=logistics-tracking").await;
+    let audit = host
+        .get("/v1/audit?connector=logistics-tracking&limit=1000")
+        .await;
     assert!(
         audit.json["records"]
             .as_array()

@@ -210,7 +210,7 @@ async fn signed_webhooks_fire_rules_and_reach_a_signed_mapped_subscriber() {
         (unsigned.status, unsigned.code()),
         (StatusCode::UNAUTHORIZED, "signature_missing")
     );
-    let audit = host.get("/v1/audit?connector=relay").await;
+    let audit = host.get("/v1/audit?connector=relay&limit=1000").await;
     let refusals = audit.json["records"]
         .as_array()
         .unwrap()

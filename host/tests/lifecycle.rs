@@ -509,7 +509,10 @@ async fn a_broken_candidate_is_rolled_back_automatically_with_the_reason_recorde
     );
     assert_eq!(view["versions"][1]["failures"], 20);
 
-    let audit = host.get("/v1/audit?connector=echo").await.json;
+    let audit = host
+        .get("/v1/audit?connector=echo&kind=admin&limit=1000")
+        .await
+        .json;
     let record = audit["records"]
         .as_array()
         .unwrap()
@@ -618,7 +621,10 @@ async fn a_canary_whose_version_no_longer_loads_after_a_restart_is_aborted_and_t
         header(&reply, "x-connector-version").as_deref(),
         Some("0.1.0")
     );
-    let audit = host.get("/v1/audit?connector=echo").await.json;
+    let audit = host
+        .get("/v1/audit?connector=echo&kind=admin&limit=1000")
+        .await
+        .json;
     assert!(
         audit["records"]
             .as_array()

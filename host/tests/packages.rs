@@ -155,7 +155,10 @@ async fn a_version_dropped_into_the_watched_directory_is_not_installed_half_writ
     let view = wait_for(&host, |view| view["active"] == "0.2.0").await;
     assert_eq!(view["previous"], "0.1.0");
     assert_eq!(view["versions"][1]["source"], "plugins_dir");
-    let audit = host.get("/v1/audit?connector=echo").await.json;
+    let audit = host
+        .get("/v1/audit?connector=echo&kind=admin&limit=1000")
+        .await
+        .json;
     let installs = audit["records"]
         .as_array()
         .unwrap()

@@ -456,7 +456,9 @@ async fn an_operator_override_replaces_the_manifests_settings_until_reset() {
     assert_eq!(reset.status, StatusCode::NO_CONTENT);
     let uncached = track(&host, "SF1234567890").await;
     assert_eq!(header(&uncached, "x-cache"), None);
-    let audit = host.get("/v1/audit?connector=logistics-tracking").await;
+    let audit = host
+        .get("/v1/audit?connector=logistics-tracking&limit=1000")
+        .await;
     let actions: Vec<&str> = audit.json["records"]
         .as_array()
         .unwrap()

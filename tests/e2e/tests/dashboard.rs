@@ -7,9 +7,8 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use common::{ADMIN_KEY, Host, copy_package, dist};
+use common::{ADMIN_KEY, Host, copy_package, dist, eventually};
 use reqwest::Method;
 use serde_json::{Value, json};
 use switchboard_sandbox::{FaultConfig, LOGISTICS_API_KEY, Provider, Sandbox, SandboxConfig};
@@ -107,20 +106,6 @@ impl Page {
             Some(expected) => self.assert_number(name, expected, 1e-9),
             None => assert_eq!(self.get(name), "–", "{name}"),
         }
-    }
-}
-
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> Option<Value>) -> Value {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{what} did not happen"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

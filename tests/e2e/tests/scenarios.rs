@@ -6,9 +6,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Host, dist};
+use common::{Host, dist, eventually};
 use serde_json::{Value, json};
 use switchboard_sandbox::{
     AI_API_KEY, CLINK_AGENT_PASSWORD, CRM_API_KEY, EASEMOB_CLIENT_ID, EASEMOB_SECRET_ID,
@@ -205,20 +205,6 @@ impl World {
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 fn error_code(body: &Value) -> &str {

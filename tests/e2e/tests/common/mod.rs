@@ -228,6 +228,21 @@ impl Host {
     }
 }
 
+/// Polls `check` until it finds something, for at most 30 seconds.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// Copies the package directory `from` (flat: manifest, component, signature) to `to`.
 pub fn copy_package(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
