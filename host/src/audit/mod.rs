@@ -1,8 +1,10 @@
 //! The audit trail of calls, webhooks, deliveries and admin requests.
 //!
 //! Records are written off the request path: [`AuditTrail::record`] hands a
-//! record to a writer task, which appends what has queued up in one batch
-//! with one flush. Readers call [`AuditTrail::settle`] first, so a record
+//! record to a writer task, which lets records gather for [`LINGER`] and
+//! appends them in one batch with one flush, so a busy host flushes the
+//! audit at most a hundred times a second; a crash loses only the records
+//! still gathering or being written. Readers call [`AuditTrail::settle`] first, so a record
 //! of a call that has answered is always found. When the queue is full (the
 //! disk far behind the calls) a record is dropped and counted, rather than
 //! the call kept waiting; `switchboard_audit_records_dropped` says so.
@@ -27,6 +29,9 @@ pub const EXCERPT_CHARS: usize = 256;
 const QUEUE: usize = 16 * 1024;
 /// Records written in one batch at most.
 const BATCH: usize = 1024;
+/// How long the writer lets records gather before it writes them (one
+/// flush per batch), unless a reader is waiting.
+const LINGER: Duration = Duration::from_millis(10);
 
 enum Message {
     Record(Box<AuditRecord>),
@@ -97,17 +102,17 @@ async fn write_batches(log: Weak<dyn AuditLog>, mut receiver: mpsc::Receiver<Mes
     let mut records = Vec::with_capacity(BATCH);
     let mut settled = Vec::new();
     while let Some(first) = receiver.recv().await {
-        let mut next = Some(first);
-        while let Some(message) = next {
-            match message {
-                Message::Record(record) => records.push(*record),
-                Message::Settle(done) => settled.push(done),
-            }
-            next = if records.len() < BATCH {
-                receiver.try_recv().ok()
-            } else {
-                None
+        take(first, &mut records, &mut settled);
+        // Let a batch gather, without being woken per record, unless a
+        // reader waits for it.
+        if settled.is_empty() {
+            tokio::time::sleep(LINGER).await;
+        }
+        while records.len() < BATCH {
+            let Ok(message) = receiver.try_recv() else {
+                break;
             };
+            take(message, &mut records, &mut settled);
         }
         if !records.is_empty() {
             let batch = std::mem::take(&mut records);
@@ -130,6 +135,13 @@ async fn write_batches(log: Weak<dyn AuditLog>, mut receiver: mpsc::Receiver<Mes
         for done in settled.drain(..) {
             let _ = done.send(());
         }
+    }
+}
+
+fn take(message: Message, records: &mut Vec<AuditRecord>, settled: &mut Vec<oneshot::Sender<()>>) {
+    match message {
+        Message::Record(record) => records.push(*record),
+        Message::Settle(done) => settled.push(done),
     }
 }
 

@@ -137,7 +137,11 @@ impl Settings {
             .values()
             .filter(|secret| secret.len() >= MIN_REDACTED_LEN)
             .fold(text.to_owned(), |acc, secret| {
-                acc.replace(secret.as_str(), REDACTED)
+                if acc.contains(secret.as_str()) {
+                    acc.replace(secret.as_str(), REDACTED)
+                } else {
+                    acc
+                }
             })
     }
 }
