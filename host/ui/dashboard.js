@@ -110,7 +110,7 @@ function topCodes(codes) {
     .join(", ");
 }
 
-function renderConnectors(stats) {
+function renderConnectors(stats, alertFailurePercent) {
   const rows = stats.connectors.map((connector) => {
     const name = connector.deployment.name;
     const f = (figure) => `connector.${name}.${figure}`;
@@ -132,7 +132,7 @@ function renderConnectors(stats) {
       cell(f("p95_ms"), millis(connector.total.p95_ms), "num"),
       cell(f("window_failure_percent"),
         connector.window.calls ? percent(failures) : "–",
-        "num " + (connector.window.calls && failures >= stats.alert_failure_percent ? "bad" : "")),
+        "num " + (connector.window.calls && failures >= alertFailurePercent ? "bad" : "")),
       cell(f("top_codes"), topCodes(connector.total.codes) || "–"));
   });
   fill("connectors", rows, 10, "No connector is installed.");
@@ -318,9 +318,8 @@ async function load() {
       api("/v1/alerts"),
       api(`/v1/audit?order=newest&limit=${AUDIT_ROWS}`),
     ]);
-    stats.alert_failure_percent = alerts.policy.failure_percent;
     renderTotals(stats, alerts);
-    renderConnectors(stats);
+    renderConnectors(stats, alerts.policy.failure_percent);
     renderOutcomes(stats);
     renderLatency(stats);
     renderAlerts(alerts);

@@ -5,7 +5,7 @@
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -50,10 +50,6 @@ pub struct AuditQuery {
     format: Option<String>,
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
-}
-
 impl AuditQuery {
     /// The filter asked for, kept to a bound caller's tenant.
     fn filter(&self, caller: &Caller) -> Result<AuditFilter, ApiError> {
@@ -80,7 +76,7 @@ impl AuditQuery {
             tenant,
             actor: self.actor.clone(),
         };
-        filter.check().map_err(invalid)?;
+        filter.check().map_err(ApiError::invalid_query)?;
         Ok(filter)
     }
 }
@@ -100,13 +96,17 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let Query(query) = query.map_err(|err| invalid(err.body_text()))?;
+    let Query(query) = query.map_err(|err| ApiError::invalid_query(err.body_text()))?;
     let filter = query.filter(&caller)?;
     let limit = query.limit.unwrap_or(100).clamp(1, PAGE);
     let newest_first = match query.order.as_deref() {
         None | Some("oldest") => false,
         Some("newest") => true,
-        Some(other) => return Err(invalid(format!("order `{other}` is not oldest or newest"))),
+        Some(other) => {
+            return Err(ApiError::invalid_query(format!(
+                "order `{other}` is not oldest or newest"
+            )));
+        }
     };
     state.audit.settle().await;
     let log = state.audit.log();
@@ -169,12 +169,13 @@ pub async fn export(
     Extension(caller): Extension<Caller>,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|err| invalid(err.body_text()))?;
+    let Query(query) = query.map_err(|err| ApiError::invalid_query(err.body_text()))?;
     let filter = query.filter(&caller)?;
     let format = match query.format.as_deref() {
         None => Format::JsonLines,
-        Some(name) => Format::parse(name)
-            .ok_or_else(|| invalid(format!("format `{name}` is not jsonl or csv")))?,
+        Some(name) => Format::parse(name).ok_or_else(|| {
+            ApiError::invalid_query(format!("format `{name}` is not jsonl or csv"))
+        })?,
     };
     state.audit.settle().await;
     let log = state.audit.log();

@@ -130,8 +130,7 @@ pub async fn install(
     query: Result<Query<InstallQuery>, QueryRejection>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Query(query) = query
-        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", err.body_text()))?;
+    let Query(query) = query.map_err(|err| ApiError::invalid_query(err.body_text()))?;
     let mut multipart = multipart.map_err(|err| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -53,6 +53,11 @@ impl ApiError {
         }
     }
 
+    /// 400 `invalid_query`: a query parameter is malformed.
+    pub fn invalid_query(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", message)
+    }
+
     /// 404 for a path that names nothing.
     pub fn route_not_found() -> Self {
         Self::new(

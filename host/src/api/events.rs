@@ -216,9 +216,7 @@ pub async fn deliveries(
     if let Some(wanted) = &query.state
         && !["pending", "delivered", "dead", "discarded"].contains(&wanted.as_str())
     {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
+        return Err(ApiError::invalid_query(
             "`state` is one of pending, delivered, dead and discarded",
         ));
     }

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
@@ -107,10 +106,10 @@ pub async fn stats(
     State(state): State<AppState>,
     query: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Stats>, ApiError> {
-    let Query(query) = query.map_err(|err| invalid(err.body_text()))?;
+    let Query(query) = query.map_err(|err| ApiError::invalid_query(err.body_text()))?;
     let minutes = query.minutes.unwrap_or(DEFAULT_MINUTES);
     if !(1..=MINUTES).contains(&minutes) {
-        return Err(invalid(format!(
+        return Err(ApiError::invalid_query(format!(
             "minutes must be between 1 and {MINUTES}, not {minutes}"
         )));
     }
@@ -152,10 +151,6 @@ pub async fn stats(
     }))
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
-}
-
 /// Every call of `series` since start.
 fn total(series: &[std::sync::Arc<CallSeries>]) -> CallFigures {
     let mut codes = BTreeMap::new();
@@ -186,7 +181,6 @@ fn timeline(
                  start_ms,
                  codes,
                  latency,
-                 ..
              }| MinuteFigures {
                 start_ms,
                 figures: CallFigures::new(codes, &latency),

@@ -16,6 +16,16 @@ pub struct Histogram {
     count: AtomicU64,
 }
 
+/// The bucket of `latency`: the first bound it is at or under, or
+/// `BOUNDS_SECONDS.len()` past every bound.
+fn bucket_of(latency: Duration) -> usize {
+    let seconds = latency.as_secs_f64();
+    BOUNDS_SECONDS
+        .iter()
+        .position(|bound| seconds <= *bound)
+        .unwrap_or(BOUNDS_SECONDS.len())
+}
+
 /// Observations per bucket, the last past every bound: plain counts that
 /// windows and timelines keep per slot and add up when read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,12 +34,7 @@ pub struct BucketCounts([u64; BOUNDS_SECONDS.len() + 1]);
 impl BucketCounts {
     /// Counts one observation.
     pub fn observe(&mut self, latency: Duration) {
-        let seconds = latency.as_secs_f64();
-        let bucket = BOUNDS_SECONDS
-            .iter()
-            .position(|bound| seconds <= *bound)
-            .unwrap_or(BOUNDS_SECONDS.len());
-        self.0[bucket] += 1;
+        self.0[bucket_of(latency)] += 1;
     }
 
     /// Adds `other`'s observations to these.
@@ -75,9 +80,8 @@ pub struct Snapshot {
 impl Histogram {
     /// Records one observation.
     pub fn observe(&self, latency: Duration) {
-        let seconds = latency.as_secs_f64();
-        if let Some(bucket) = BOUNDS_SECONDS.iter().position(|bound| seconds <= *bound) {
-            self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        if let Some(bucket) = self.buckets.get(bucket_of(latency)) {
+            bucket.fetch_add(1, Ordering::Relaxed);
         }
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.sum_micros.fetch_add(micros, Ordering::Relaxed);
@@ -111,11 +115,6 @@ impl Snapshot {
         }
         buckets.0[BOUNDS_SECONDS.len()] = self.count.saturating_sub(below);
         buckets
-    }
-
-    /// The mean observation in milliseconds; `None` without observations.
-    pub fn mean_ms(&self) -> Option<f64> {
-        (self.count > 0).then(|| self.sum_seconds * 1000.0 / self.count as f64)
     }
 }
 

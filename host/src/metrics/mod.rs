@@ -21,9 +21,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use timeline::Timeline;
+
 pub use histogram::{BOUNDS_SECONDS, BucketCounts, Histogram, Snapshot};
 pub use render::{Gauge, render};
-pub use timeline::{MINUTE_MS, MINUTES, MinuteCounts, Timeline, empty_minutes};
+pub use timeline::{MINUTES, MinuteCounts, empty_minutes};
 pub use window::{OutcomeWindow, WindowSummary};
 
 /// Labels of one call series.
@@ -242,8 +244,11 @@ mod tests {
         assert_eq!(calls[0].1.latency.snapshot().count, 3);
         let mut minutes = empty_minutes(now_ms, 5);
         calls[0].1.add_minutes(now_ms, &mut minutes);
-        assert_eq!(minutes[4].calls, 3, "this minute");
+        assert_eq!(minutes[4].latency.count(), 3, "this minute");
         assert_eq!(minutes[4].codes["upstream_unavailable"], 1);
-        assert_eq!(minutes[..4].iter().map(|m| m.calls).sum::<u64>(), 0);
+        assert_eq!(
+            minutes[..4].iter().map(|m| m.latency.count()).sum::<u64>(),
+            0
+        );
     }
 }

@@ -4,15 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use super::histogram::BucketCounts;
 
 /// Minutes a timeline remembers.
 pub const MINUTES: u64 = 60;
 
 /// A minute in milliseconds.
-pub const MINUTE_MS: u64 = 60_000;
+const MINUTE_MS: u64 = 60_000;
 
 /// Calls of one minute.
 #[derive(Debug, Clone, Default)]
@@ -31,16 +29,13 @@ pub struct Timeline {
 }
 
 /// What happened in one minute, as read.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MinuteCounts {
     /// When the minute began, in milliseconds since the Unix epoch.
     pub start_ms: u64,
-    /// Calls that finished in it.
-    pub calls: u64,
-    /// Calls per outcome code.
+    /// Calls that finished in it, per outcome code.
     pub codes: BTreeMap<String, u64>,
     /// Latency of those calls.
-    #[serde(skip)]
     pub latency: BucketCounts,
 }
 
@@ -77,7 +72,6 @@ impl Timeline {
             }
             let slot = &mut into[(count - 1 - age) as usize];
             for (code, calls) in &minute.codes {
-                slot.calls += calls;
                 *slot.codes.entry(code.clone()).or_default() += calls;
             }
             slot.latency.add(&minute.latency);
@@ -116,21 +110,28 @@ mod tests {
             minutes.iter().map(|m| m.start_ms).collect::<Vec<_>>(),
             [T0, T0 + MINUTE_MS, T0 + 2 * MINUTE_MS]
         );
-        assert_eq!(minutes[0].calls, 2);
+        assert_eq!(minutes[0].latency.count(), 2);
         assert_eq!(minutes[0].codes["upstream_timeout"], 1);
         assert_eq!(minutes[0].latency.quantile_ms(1.0), Some(1000.0));
-        assert_eq!((minutes[1].calls, minutes[2].calls), (1, 0));
+        assert_eq!(
+            (minutes[1].latency.count(), minutes[2].latency.count()),
+            (1, 0)
+        );
 
         let mut shorter = empty_minutes(now, 2);
         timeline.add_into(now, &mut shorter);
-        assert_eq!(shorter[0].calls, 1, "the first minute is outside two");
+        assert_eq!(
+            shorter[0].latency.count(),
+            1,
+            "the first minute is outside two"
+        );
 
         let an_hour_later = T0 + MINUTES * MINUTE_MS;
         timeline.record(an_hour_later, "ok", Duration::from_millis(3));
         let mut hour = empty_minutes(an_hour_later, MINUTES);
         timeline.add_into(an_hour_later, &mut hour);
         assert_eq!(
-            hour.iter().map(|m| m.calls).sum::<u64>(),
+            hour.iter().map(|m| m.latency.count()).sum::<u64>(),
             2,
             "the first minute's slot was reused"
         );
@@ -147,7 +148,10 @@ mod tests {
         a.add_into(T0, &mut minutes);
         b.add_into(T0, &mut minutes);
         assert_eq!(minutes[0].codes["ok"], 2);
-        assert_eq!((minutes[0].calls, minutes[0].codes["rate_limited"]), (3, 1));
+        assert_eq!(
+            (minutes[0].latency.count(), minutes[0].codes["rate_limited"]),
+            (3, 1)
+        );
         assert_eq!(minutes[0].latency.count(), 3);
     }
 
