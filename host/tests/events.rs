@@ -283,9 +283,15 @@ async fn signed_webhooks_fire_rules_and_reach_a_signed_mapped_subscriber() {
         records,
         [json!({"phone": "+79001234567", "title": "Refund asked on call-1"})]
     );
-    let to_subscriber = items(
-        &host,
-        &format!("/v1/deliveries?target={subscription}&state=delivered"),
+    // The subscriber has both bodies before the dispatcher records its answers.
+    let delivered_uri = format!("/v1/deliveries?target={subscription}&state=delivered");
+    let to_subscriber = eventually(
+        "both deliveries recorded",
+        Duration::from_secs(10),
+        async || {
+            let listed = items(&host, &delivered_uri).await;
+            (listed.len() >= 2).then_some(listed)
+        },
     )
     .await;
     assert_eq!(to_subscriber.len(), 2);
